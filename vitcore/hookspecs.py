@@ -1,0 +1,49 @@
+"""The hooks a vitcore plugin can implement.
+
+Each ``register_*`` hook receives a ``register`` callback; the plugin calls it once per component
+class it provides (the idiom of simonw/llm's ``register_models``)::
+
+    @vitcore.hookimpl
+    def register_models(register):
+        register(MyViT)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("vitcore")
+
+Register = Callable[[type], None]
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register dataset providers (subclasses of ``vitcore.components.DatasetProvider``)."""
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register model builders (subclasses of ``vitcore.components.ModelBuilder``)."""
+
+
+@hookspec
+def register_augmentations(register: Register) -> None:
+    """Register augmentations (subclasses of ``vitcore.components.Augmentation``)."""
+
+
+@hookspec
+def register_metric_sinks(register: Register) -> None:
+    """Register metric sinks (subclasses of ``vitcore.components.MetricSink``)."""
+
+
+@hookspec
+def register_visualizers(register: Register) -> None:
+    """Register visualizers (subclasses of ``vitcore.components.Visualizer``)."""
+
+
+@hookspec
+def register_exporters(register: Register) -> None:
+    """Register exporters (subclasses of ``vitcore.components.Exporter``)."""
