@@ -1,0 +1,338 @@
+"""The run spec: one JSON or YAML file validated by pydantic, components by their own Options.
+
+Every component entry is ``{"type": NAME, ...options}``. The core validates the spec's shape, then
+looks each NAME up in its registry and validates the remaining keys with that component's
+``Options`` model, so a plugin's options get the same field-path errors as the core's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vitcore.components import Component, Options
+from vitcore.errors import SpecError, VitcoreError
+
+
+class ComponentSpec(BaseModel):
+    """``{"type": NAME, ...options}``: options are checked by the component's own model."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(description="Registered name of the component (see `vitcore plugins list --all`).")
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class TrainSpec(BaseModel):
+    """How to train: optimisation, precision, schedule, checkpoints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(10, ge=1, description="Number of passes over the training split.")
+    batch_size: int = Field(
+        64, ge=1, description="Global batch size (split across processes under torchrun)."
+    )
+    grad_accum_steps: int = Field(
+        1, ge=1, description="Micro-batches accumulated per optimizer step (batch_size is per micro-batch)."
+    )
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="Optimizer; fused kernels on CUDA.")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate, reached after warmup.")
+    min_lr: float = Field(1e-6, ge=0, description="Final learning rate of the cosine schedule.")
+    weight_decay: float = Field(
+        0.05, ge=0, description="Decoupled weight decay; never applied to norms, biases, position embeddings or tokens."
+    )
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum.")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
+    schedule: Literal["cosine", "step", "constant"] = Field(
+        "cosine", description="Learning-rate schedule, applied per optimizer step."
+    )
+    warmup_epochs: float = Field(1.0, ge=0, description="Linear warmup from 0 to lr, in epochs.")
+    step_epochs: int = Field(30, ge=1, description="step schedule: epochs between decays.")
+    step_gamma: float = Field(0.1, gt=0, le=1, description="step schedule: decay factor.")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy loss.")
+    clip_grad_norm: float | None = Field(
+        None, gt=0, description="Clip the global gradient norm to this value (null: no clipping)."
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="Autocast precision. auto: bf16 on CUDA devices that support it, fp32 elsewhere. fp16 uses a gradient scaler.",
+    )
+    compile: bool = Field(False, description="Compile the model with torch.compile.")
+    channels_last: bool = Field(False, description="Use channels_last memory format for images and model.")
+    device: str = Field(
+        "auto", description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps."
+    )
+    seed: int = Field(0, description="Seed for model init, data order and augmentation.")
+    deterministic: bool = Field(
+        False, description="Use deterministic algorithms (slower; some ops may refuse)."
+    )
+    num_workers: Union[int, Literal["auto"]] = Field(
+        "auto", description="Data-loader worker processes per training process (auto: by CPU count and device)."
+    )
+    log_every_steps: int = Field(
+        20, ge=1, description="Log training loss/accuracy every N optimizer steps (one host sync each)."
+    )
+    best_metric: Literal["val_acc1", "val_acc5", "val_loss"] = Field(
+        "val_acc1", description="Metric that decides best.pt (loss: lower is better)."
+    )
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="Stop after this many epochs without improving best_metric (null: never)."
+    )
+    max_steps_per_epoch: int | None = Field(
+        None, ge=1, description="Cap on optimizer steps per epoch (quick trials)."
+    )
+
+    @field_validator("num_workers")
+    @classmethod
+    def _non_negative(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must be 'auto' or a whole number >= 0")
+        return value
+
+
+def _default_sinks() -> list[ComponentSpec]:
+    return [ComponentSpec(type="console"), ComponentSpec(type="tensorboard")]
+
+
+def _default_visualizers() -> list[ComponentSpec]:
+    return [ComponentSpec(type="curves"), ComponentSpec(type="confusion_matrix")]
+
+
+def _default_exporters() -> list[ComponentSpec]:
+    return [ComponentSpec(type="safetensors"), ComponentSpec(type="torch")]
+
+
+def _default_augmentations() -> list[ComponentSpec]:
+    return [ComponentSpec(type="random_resized_crop"), ComponentSpec(type="horizontal_flip")]
+
+
+class RunSpec(BaseModel):
+    """A complete description of one training run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        "run",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Run name; versions are written to <output_dir>/<name>/v<N>.",
+    )
+    output_dir: str = Field("runs", description="Root folder of run directories (relative to the working directory).")
+    data: ComponentSpec = Field(description="Dataset provider, e.g. {\"type\": \"imagefolder\", \"root\": \"data\"}.")
+    model: ComponentSpec = Field(description="Model builder, e.g. {\"type\": \"torchvision_vit\", \"arch\": \"vit_b_16\"}.")
+    augmentations: list[ComponentSpec] = Field(
+        default_factory=_default_augmentations,
+        description="Training augmentations in order ([] for none). Default: random_resized_crop, horizontal_flip.",
+    )
+    train: TrainSpec = Field(default_factory=TrainSpec, description="Training settings (see below).")
+    sinks: list[ComponentSpec] = Field(
+        default_factory=_default_sinks,
+        description="Metric sinks. metrics.jsonl is always written. Default: console, tensorboard.",
+    )
+    visualizers: list[ComponentSpec] = Field(
+        default_factory=_default_visualizers,
+        description="Pictures made during/after the run. Default: curves, confusion_matrix.",
+    )
+    exporters: list[ComponentSpec] = Field(
+        default_factory=_default_exporters,
+        description="Formats the best model is exported to at the end. Default: safetensors, torch.",
+    )
+
+
+#: Spec fields holding one component, and the registry kind each names.
+SINGLE_COMPONENTS = {"data": "datasets", "model": "models"}
+#: Spec fields holding a list of components, and their kind.
+LIST_COMPONENTS = {
+    "augmentations": "augmentations",
+    "sinks": "sinks",
+    "visualizers": "visualizers",
+    "exporters": "exporters",
+}
+
+
+@dataclass
+class ResolvedComponent:
+    type: str
+    component: type[Component]
+    options: Options
+    plugin: str
+
+    def instantiate(self) -> Component:
+        return self.component(self.options)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **self.options.model_dump(mode="json")}
+
+
+@dataclass
+class ResolvedSpec:
+    """A validated spec whose components are looked up and whose options are validated."""
+
+    spec: RunSpec
+    data: ResolvedComponent
+    model: ResolvedComponent
+    augmentations: list[ResolvedComponent]
+    sinks: list[ResolvedComponent]
+    visualizers: list[ResolvedComponent]
+    exporters: list[ResolvedComponent]
+    source: str = "<spec>"
+
+    @property
+    def train(self) -> TrainSpec:
+        return self.spec.train
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec with every default filled in: saved as spec.json so a run can be repeated."""
+        out = self.spec.model_dump(mode="json")
+        out["data"] = self.data.to_dict()
+        out["model"] = self.model.to_dict()
+        for field_name in LIST_COMPONENTS:
+            out[field_name] = [c.to_dict() for c in getattr(self, field_name)]
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading and error messages
+# ----------------------------------------------------------------------------------------------
+
+
+def format_location(loc: tuple[Any, ...] | list[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(exc: ValidationError, source: str, prefix: tuple[Any, ...] = ()) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = format_location(prefix + tuple(err["loc"]))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; see docs/SPEC.md)"
+        lines.append(f"{source}: {loc}: {msg}")
+    return lines
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """Parse a JSON or YAML spec file into a dict, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found (give the path of a .json or .yaml file)")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in {".yaml", ".yml"}:
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except Exception as exc:  # yaml.YAMLError
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: the spec must be an object/mapping at the top level")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``train.epochs=3`` -> (["train", "epochs"], 3); values are JSON when they parse, else text."""
+    if "=" not in text:
+        raise SpecError(f"--set {text!r}: expected FIELD=VALUE, e.g. --set train.epochs=3")
+    key, _, raw = text.partition("=")
+    parts = [p for p in re.split(r"\.", key.strip()) if p]
+    if not parts:
+        raise SpecError(f"--set {text!r}: the field path is empty")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        parts, value = parse_override(text)
+        node: Any = data
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                node = _list_item(node, part, text)
+            else:
+                node = node.setdefault(part, {})
+            if not isinstance(node, (dict, list)):
+                where = ".".join(parts[: i + 1])
+                raise SpecError(f"--set {text!r}: {where} is not an object, cannot set a field inside it")
+        last = parts[-1]
+        if isinstance(node, list):
+            index = int(last) if last.isdigit() else None
+            if index is None or index >= len(node):
+                raise SpecError(f"--set {text!r}: list index {last!r} out of range")
+            node[index] = value
+        else:
+            node[last] = value
+    return data
+
+
+def _list_item(node: list[Any], part: str, text: str) -> Any:
+    if not part.isdigit() or int(part) >= len(node):
+        raise SpecError(f"--set {text!r}: {part!r} is not an index of a list of {len(node)} items")
+    return node[int(part)]
+
+
+def resolve(data: dict[str, Any], source: str = "<spec>") -> ResolvedSpec:
+    """Validate a raw spec dict and every component's options; raise SpecError listing all problems."""
+    from vitcore.plugins import get_host
+
+    try:
+        spec = RunSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError("\n".join(format_validation_error(exc, source))) from None
+
+    host = get_host()
+    problems: list[str] = []
+
+    def resolve_one(entry: ComponentSpec, kind: str, loc: tuple[Any, ...]) -> ResolvedComponent | None:
+        try:
+            found = host.registry(kind).get(entry.type)
+        except VitcoreError as exc:
+            problems.append(f"{source}: {format_location(loc + ('type',))}: {exc}")
+            return None
+        try:
+            options = found.component.Options.model_validate(entry.options())
+        except ValidationError as exc:
+            problems.extend(format_validation_error(exc, source, loc))
+            return None
+        return ResolvedComponent(entry.type, found.component, options, found.plugin)
+
+    single = {f: resolve_one(getattr(spec, f), kind, (f,)) for f, kind in SINGLE_COMPONENTS.items()}
+    lists = {
+        f: [resolve_one(e, kind, (f, i)) for i, e in enumerate(getattr(spec, f))]
+        for f, kind in LIST_COMPONENTS.items()
+    }
+    # metrics.jsonl is the source of truth for every plot: the jsonl sink is always on.
+    if not any(r is not None and r.type == "jsonl" for r in lists["sinks"]):
+        jsonl = resolve_one(ComponentSpec(type="jsonl"), "sinks", ("sinks",))
+        lists["sinks"].insert(0, jsonl)
+    if problems:
+        raise SpecError("\n".join(problems))
+    return ResolvedSpec(spec=spec, source=source, **single, **lists)  # type: ignore[arg-type]
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> ResolvedSpec:
+    """Read, override and resolve a spec file."""
+    data = read_spec_file(path)
+    data = apply_overrides(data, list(overrides or []))
+    return resolve(data, source=str(path))
+
+
+def load_dict(data: dict[str, Any], overrides: list[str] | None = None, source: str = "<spec>") -> ResolvedSpec:
+    return resolve(apply_overrides(json.loads(json.dumps(data)), list(overrides or [])), source=source)
