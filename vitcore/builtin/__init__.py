@@ -1,0 +1,1 @@
+"""The components that ship with vitcore, registered as the built-in plugins."""
