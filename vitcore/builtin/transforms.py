@@ -1,0 +1,279 @@
+"""Built-in augmentations (torchvision transforms v2) and the train/eval image pipelines.
+
+Per-sample transforms work on ``uint8`` ``(3, H, W)`` tensors in the data loader; MixUp and CutMix
+work on the float batch on the device. Normalisation is left to the engine, on the device.
+torch and torchvision are imported inside functions: ``vitcore plugins list`` imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Sequence
+
+from pydantic import AfterValidator, Field
+
+from vitcore import hookimpl
+from vitcore.components import Augmentation, AugmentationContext, Preprocessing
+from vitcore.components import Options as OptionsBase  # each component's own class is Options
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
+
+
+def _ordered(pair: tuple[float, float]) -> tuple[float, float]:
+    if pair[0] > pair[1]:
+        raise ValueError(f"expected [min, max] with min <= max, got {list(pair)}")
+    return pair
+
+
+Probability = Annotated[float, Field(ge=0, le=1)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+Positive = Annotated[float, Field(gt=0)]
+FractionRange = Annotated[tuple[Fraction, Fraction], AfterValidator(_ordered)]
+PositiveRange = Annotated[tuple[Positive, Positive], AfterValidator(_ordered)]
+Channel = Annotated[int, Field(ge=0, le=255)]
+
+
+def _interpolation(pre: Preprocessing) -> Any:
+    from torchvision.transforms import InterpolationMode
+
+    return InterpolationMode(pre.interpolation)
+
+
+# --------------------------------------------------------------------------------------------
+# Per-sample augmentations
+# --------------------------------------------------------------------------------------------
+
+
+class RandomResizedCrop(Augmentation):
+    """Crop a random area and aspect ratio, resized to the model's input size."""
+
+    name = "random_resized_crop"
+
+    class Options(OptionsBase):
+        scale: FractionRange = (0.5, 1.0)
+        ratio: PositiveRange = (3 / 4, 4 / 3)
+
+    def sample_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        pre = ctx.preprocessing
+        return v2.RandomResizedCrop(pre.image_size, scale=self.options.scale, ratio=self.options.ratio,
+                                    interpolation=_interpolation(pre), antialias=True)
+
+
+class Resize(Augmentation):
+    """Resize the short side to image_size / crop_pct, then centre-crop to the model's input size."""
+
+    name = "resize"
+
+    class Options(OptionsBase):
+        crop_pct: Fraction = 1.0
+
+    def sample_transform(self, ctx: AugmentationContext) -> Callable:
+        return _resize_center_crop(ctx.preprocessing, self.options.crop_pct)
+
+
+class HorizontalFlip(Augmentation):
+    """Mirror left-right with probability p."""
+
+    name = "horizontal_flip"
+
+    class Options(OptionsBase):
+        p: Probability = 0.5
+
+    def sample_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        return v2.RandomHorizontalFlip(self.options.p)
+
+
+class VerticalFlip(Augmentation):
+    """Flip upside down with probability p (for data without a natural up, e.g. aerial images)."""
+
+    name = "vertical_flip"
+
+    class Options(OptionsBase):
+        p: Probability = 0.5
+
+    def sample_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        return v2.RandomVerticalFlip(self.options.p)
+
+
+class ColorJitter(Augmentation):
+    """Randomly change brightness, contrast, saturation and hue."""
+
+    name = "color_jitter"
+
+    class Options(OptionsBase):
+        brightness: float = Field(0.4, ge=0)
+        contrast: float = Field(0.4, ge=0)
+        saturation: float = Field(0.4, ge=0)
+        hue: float = Field(0.0, ge=0, le=0.5)
+
+    def sample_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        o = self.options
+        return v2.ColorJitter(o.brightness, o.contrast, o.saturation, o.hue)
+
+
+class RandAugment(Augmentation):
+    """RandAugment: num_ops random operations of a fixed magnitude (0-30)."""
+
+    name = "rand_augment"
+
+    class Options(OptionsBase):
+        num_ops: int = Field(2, ge=1, le=10)
+        magnitude: int = Field(9, ge=0, le=30)
+
+    def sample_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        return v2.RandAugment(num_ops=self.options.num_ops, magnitude=self.options.magnitude,
+                              interpolation=_interpolation(ctx.preprocessing))
+
+
+class TrivialAugment(Augmentation):
+    """TrivialAugmentWide: one random operation at a random magnitude; no tuning needed."""
+
+    name = "trivial_augment"
+
+    def sample_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        return v2.TrivialAugmentWide(interpolation=_interpolation(ctx.preprocessing))
+
+
+class AutoAugment(Augmentation):
+    """AutoAugment with a policy learnt on ImageNet, CIFAR-10 or SVHN."""
+
+    name = "auto_augment"
+
+    class Options(OptionsBase):
+        policy: Literal["imagenet", "cifar10", "svhn"] = "imagenet"
+
+    def sample_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        return v2.AutoAugment(v2.AutoAugmentPolicy(self.options.policy),
+                              interpolation=_interpolation(ctx.preprocessing))
+
+
+class RandomErasing(Augmentation):
+    """Erase a random rectangle with probability p; list it after the geometric transforms."""
+
+    name = "random_erasing"
+
+    class Options(OptionsBase):
+        p: Probability = 0.25
+        scale: FractionRange = (0.02, 0.33)
+        ratio: PositiveRange = (0.3, 3.3)
+        #: None fills with the model's mean colour, which normalises to 0 (the usual convention).
+        value: Channel | tuple[Channel, Channel, Channel] | None = None
+
+    def sample_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        o = self.options
+        value = o.value if o.value is not None else [round(m * 255) for m in ctx.preprocessing.mean]
+        return v2.RandomErasing(p=o.p, scale=o.scale, ratio=o.ratio, value=value)
+
+
+# --------------------------------------------------------------------------------------------
+# Batch augmentations
+# --------------------------------------------------------------------------------------------
+
+
+def _batch(mix: Callable) -> Callable[["torch.Tensor", "torch.Tensor"], tuple["torch.Tensor", "torch.Tensor"]]:
+    def apply(images: "torch.Tensor", targets: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
+        images, soft = mix(images, targets)
+        return images, soft.float()
+
+    return apply
+
+
+class MixUp(Augmentation):
+    """MixUp: blend pairs of images and their labels (on the device, per batch)."""
+
+    name = "mixup"
+
+    class Options(OptionsBase):
+        alpha: Positive = 0.8
+
+    def batch_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        return _batch(v2.MixUp(alpha=self.options.alpha, num_classes=ctx.num_classes))
+
+
+class CutMix(Augmentation):
+    """CutMix: paste a patch of one image into another, labels mixed by area (per batch)."""
+
+    name = "cutmix"
+
+    class Options(OptionsBase):
+        alpha: Positive = 1.0
+
+    def batch_transform(self, ctx: AugmentationContext) -> Callable:
+        from torchvision.transforms import v2
+
+        return _batch(v2.CutMix(alpha=self.options.alpha, num_classes=ctx.num_classes))
+
+
+# --------------------------------------------------------------------------------------------
+# Pipelines
+# --------------------------------------------------------------------------------------------
+
+
+def _resize_center_crop(pre: Preprocessing, crop_pct: float) -> Callable:
+    from torchvision.transforms import v2
+
+    return v2.Compose([
+        v2.Resize(round(pre.image_size / crop_pct), interpolation=_interpolation(pre), antialias=True),
+        v2.CenterCrop(pre.image_size),
+    ])
+
+
+class FitSize:
+    """Bring an image to ``size`` x ``size`` only if the augmentations did not already.
+
+    Resizes the short side and centre-crops, as evaluation does, so the aspect ratio seen in
+    training matches evaluation. A plain class so data-loader workers can pickle it.
+    """
+
+    def __init__(self, pre: Preprocessing) -> None:
+        self.size = pre.image_size
+        self.fit = _resize_center_crop(pre, pre.crop_pct)
+
+    def __call__(self, image: "torch.Tensor") -> "torch.Tensor":
+        if tuple(image.shape[-2:]) == (self.size, self.size):
+            return image
+        return self.fit(image)
+
+
+def eval_transform(pre: Preprocessing) -> Callable:
+    """PIL RGB image -> uint8 ``(3, s, s)`` tensor: resize short side to s / crop_pct, centre-crop s."""
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.ToImage(), _resize_center_crop(pre, pre.crop_pct), v2.ToPureTensor()])
+
+
+def train_transform(augmentations: Sequence[Augmentation], ctx: AugmentationContext) -> Callable:
+    """PIL RGB image -> uint8 ``(3, s, s)`` tensor: the augmentations' sample transforms in order.
+
+    List a geometric transform (random_resized_crop, resize) first: the others then work on
+    small images. Without one, the image is brought to size at the end as in evaluation.
+    """
+    from torchvision.transforms import v2
+
+    steps = [t for t in (a.sample_transform(ctx) for a in augmentations) if t is not None]
+    return v2.Compose([v2.ToImage(), *steps, FitSize(ctx.preprocessing), v2.ToPureTensor()])
+
+
+@hookimpl
+def register_augmentations(register) -> None:
+    for component in (RandomResizedCrop, Resize, HorizontalFlip, VerticalFlip, ColorJitter, RandAugment,
+                      TrivialAugment, AutoAugment, RandomErasing, MixUp, CutMix):
+        register(component)
