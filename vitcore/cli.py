@@ -1,0 +1,277 @@
+"""The ``vitcore`` command line: thin click commands over the modules that do the work.
+
+Only commands that train or run a model import torch, and only inside their functions, so
+``vitcore --help`` and ``vitcore plugins list`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vitcore import __version__
+from vitcore.errors import VitcoreError
+
+
+class VitcoreGroup(click.Group):
+    """Prints a VitcoreError as one clear message and exits with its code: no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except VitcoreError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted. Continue with `vitcore resume RUN_DIR`.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=VitcoreGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vitcore")
+def main() -> None:
+    """Train Vision Transformer image classifiers from one spec file.
+
+    \b
+    Quick start:
+      vitcore run examples/quickstart.json
+      vitcore dashboard runs
+    """
+
+
+# -- run / validate / resume ---------------------------------------------------------------
+
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="FIELD=VALUE",
+    help="Override one spec field, e.g. --set train.epochs=3 (repeatable; values are JSON or text).",
+)
+
+
+@main.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@set_option
+def run(spec_file: Path, overrides: tuple[str, ...]) -> None:
+    """Train the model described by SPEC_FILE (JSON or YAML)."""
+    from vitcore import spec as spec_module
+
+    resolved = spec_module.load(spec_file, list(overrides))
+    _train_and_report(resolved, None)
+
+
+@main.command()
+@click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
+@set_option
+@click.option("--print", "print_spec", is_flag=True, help="Print the resolved spec (defaults filled in).")
+def validate(spec_file: Path, overrides: tuple[str, ...], print_spec: bool) -> None:
+    """Check SPEC_FILE without training."""
+    from vitcore import spec as spec_module
+
+    resolved = spec_module.load(spec_file, list(overrides))
+    if print_spec:
+        click.echo(json.dumps(resolved.to_dict(), indent=2))
+    else:
+        click.echo(f"{spec_file}: valid")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+def resume(run_dir: Path) -> None:
+    """Continue RUN_DIR from its last checkpoint (after a crash, a kill or Ctrl-C)."""
+    from vitcore import spec as spec_module
+    from vitcore.runs import read_json, resolve_run_dir
+
+    run_dir = resolve_run_dir(run_dir)
+    summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
+    if summary.get("status") in {"completed", "early_stopped"}:
+        raise VitcoreError(f"{run_dir}: this run already finished ({summary['status']}); nothing to resume")
+    resolved = spec_module.resolve(read_json(run_dir / "spec.json"), source=str(run_dir / "spec.json"))
+    _train_and_report(resolved, run_dir)
+
+
+def _train_and_report(resolved, run_dir: Path | None) -> None:
+    from vitcore.engine.trainer import train
+
+    result = train(resolved, run_dir)
+    if result.summary and _is_main_process():
+        _print_summary(result.summary)
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    run_dir = Path(summary["run_dir"])
+    metric, value = summary.get("best_metric"), summary.get("best_value")
+    ips = summary.get("images_per_sec")
+    lines = [
+        "",
+        click.style(f"Run {summary['name']}/{summary['version']}: {summary['status']}", bold=True),
+        f"  run directory  {run_dir}",
+        f"  best {metric:<9} {value:.4f} (epoch {summary.get('best_epoch')})" if value is not None else "",
+        f"  epochs         {summary.get('epochs_completed')}   throughput {ips:.0f} images/s" if ips else "",
+        f"  checkpoints    {run_dir / 'checkpoints'}",
+        f"  plots          {run_dir / 'plots'}",
+        f"  exports        {run_dir / 'exports'}",
+        f"  TensorBoard    vitcore dashboard {run_dir.parent.parent}",
+    ]
+    click.echo("\n".join(line for line in lines if line))
+
+
+# -- plugins ------------------------------------------------------------------------------------
+
+
+@main.group()
+def plugins() -> None:
+    """Installed plugins and the components they provide."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--all", "include_builtin", is_flag=True, help="Include the built-in plugins.")
+def plugins_list(as_json: bool, include_builtin: bool) -> None:
+    """List plugins: distribution, version, components by kind, load status."""
+    from vitcore.plugins import get_host
+
+    infos = get_host().plugins(include_builtin=include_builtin)
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
+        return
+    if not infos:
+        click.echo("No plugins installed. `vitcore plugins list --all` shows the built-in components.")
+        return
+    for info in infos:
+        status = click.style("ok", fg="green") if info.status == "ok" else click.style("ERROR", fg="red")
+        click.echo(f"{info.name} {info.version or ''}  [{status}]".replace("  [", " [").strip())
+        for kind, names in info.components.items():
+            click.echo(f"  {kind:<14} {', '.join(names)}")
+        for error in info.errors:
+            click.echo(f"  error: {error}")
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+@main.group()
+def runs() -> None:
+    """Run directories (model versions)."""
+
+
+@runs.command("list")
+@click.argument("root", default="runs", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def runs_list(root: Path, as_json: bool) -> None:
+    """List every run version under ROOT (default: runs)."""
+    from vitcore.runs import run_summaries
+
+    rows = run_summaries(root)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"No runs under {root}.")
+        return
+    click.echo(f"{'name':<24} {'version':<8} {'status':<14} {'best':<18} {'epochs':<7} started")
+    for row in rows:
+        best = f"{row['best_metric']}={row['best_value']:.4f}" if row["best_value"] is not None else "-"
+        click.echo(
+            f"{row['name']:<24} v{row['version']:<7} {row['status']:<14} {best:<18} "
+            f"{row['epochs'] if row['epochs'] is not None else '-':<7} {row['started'] or '-'}"
+        )
+
+
+@runs.command("show")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+def runs_show(run_dir: Path) -> None:
+    """Show RUN_DIR's summary and resolved spec as JSON."""
+    from vitcore.runs import read_json, resolve_run_dir
+
+    run_dir = resolve_run_dir(run_dir)
+    summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
+    click.echo(json.dumps({"summary": summary, "spec": read_json(run_dir / "spec.json")}, indent=2))
+
+
+# -- using a run -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of class sub-folders (the run's class names).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def evaluate(run_dir: Path, data_dir: Path, as_json: bool) -> None:
+    """Evaluate RUN_DIR's best model on a folder of labelled images."""
+    from vitcore.inference import evaluate_folder, load_run_model
+    from vitcore.runs import resolve_run_dir
+
+    result = evaluate_folder(load_run_model(resolve_run_dir(run_dir)), data_dir)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{result['images']} images  loss {result['loss']:.4f}  top-1 {result['acc1']:.4f}"
+               + (f"  top-5 {result['acc5']:.4f}" if result["acc5"] is not None else ""))
+    for name, acc in result["per_class_acc"].items():
+        click.echo(f"  {name:<20} {acc:.4f}")
+    click.echo("confusion (rows: true, columns: predicted)")
+    for name, row in zip(result["classes"], result["confusion"]):
+        click.echo(f"  {name:<20} " + " ".join(f"{v:>5}" for v in row))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--top-k", default=5, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def predict(run_dir: Path, images: tuple[Path, ...], top_k: int, as_json: bool) -> None:
+    """Top-k labels with probabilities for IMAGES, from RUN_DIR's best model."""
+    from vitcore.inference import load_run_model, predict as run_predict
+    from vitcore.runs import resolve_run_dir
+
+    missing = [str(p) for p in images if not p.is_file()]
+    if missing:
+        raise VitcoreError(f"image file(s) not found: {', '.join(missing)}")
+    results = run_predict(load_run_model(resolve_run_dir(run_dir)), list(images), top_k)
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for item in results:
+        click.echo(item["image"])
+        for top in item["top"]:
+            click.echo(f"  {top['label']:<20} {top['probability']:.4f}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+def plot(run_dir: Path) -> None:
+    """Redraw RUN_DIR's metric plots from metrics.jsonl."""
+    from vitcore.plotting import plot_run
+    from vitcore.runs import resolve_run_dir
+
+    for path in plot_run(resolve_run_dir(run_dir)):
+        click.echo(path)
+
+
+@main.command()
+@click.argument("root", default="runs", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--port", default=6006, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def dashboard(root: Path, port: int, host: str) -> None:
+    """Start TensorBoard on ROOT's runs for live monitoring (Ctrl-C stops it)."""
+    import subprocess
+
+    if not root.is_dir():
+        raise VitcoreError(f"{root}: no such folder (run `vitcore run SPEC` first, or give the runs folder)")
+    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(root), "--port", str(port),
+               "--host", host]
+    click.echo(f"TensorBoard on http://{host}:{port}/ (logdir {root})")
+    raise SystemExit(subprocess.call(command))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

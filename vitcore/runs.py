@@ -1,0 +1,143 @@
+"""Run directories: ``<output_dir>/<name>/v<N>/``, one model version each, never overwritten."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from vitcore.errors import VitcoreError
+
+VERSION_RE = re.compile(r"^v(\d+)$")
+SUBDIRS = ("tb", "checkpoints", "plots", "viz", "exports")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False, default=str)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VitcoreError(f"{path}: not found") from None
+    except json.JSONDecodeError as exc:
+        raise VitcoreError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+
+
+def versions(run_root: Path) -> list[int]:
+    if not run_root.is_dir():
+        return []
+    found = (VERSION_RE.match(p.name) for p in run_root.iterdir() if p.is_dir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def create_version_dir(output_dir: Path, name: str) -> Path:
+    """Claim the next free ``v<N>``; mkdir is atomic, so two runs never share a version."""
+    run_root = output_dir / name
+    run_root.mkdir(parents=True, exist_ok=True)
+    number = (versions(run_root) or [0])[-1] + 1
+    while True:
+        path = run_root / f"v{number}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            number += 1
+            continue
+        for sub in SUBDIRS:
+            (path / sub).mkdir()
+        return path
+
+
+def resolve_run_dir(path: str | Path) -> Path:
+    """Accept ``runs/<name>/v<N>`` or ``runs/<name>`` (its latest version)."""
+    path = Path(path)
+    if (path / "spec.json").is_file():
+        return path
+    numbers = versions(path)
+    if numbers and (path / f"v{numbers[-1]}" / "spec.json").is_file():
+        return path / f"v{numbers[-1]}"
+    raise VitcoreError(
+        f"{path}: not a run directory (expected runs/<name>/v<N> holding spec.json, or runs/<name>)"
+    )
+
+
+def git_commit(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def environment(device: str, plugins: list[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+    import torchvision
+
+    from vitcore import __version__
+
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "vitcore": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "device": device,
+        "cuda": torch.version.cuda,
+        "plugins": plugins,
+        "git_commit": git_commit(Path.cwd()),
+        "argv": sys.argv,
+        "created": now_iso(),
+    }
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_summaries(root: Path) -> list[dict[str, Any]]:
+    """One row per version under ``root`` (for ``vitcore runs list``)."""
+    rows = []
+    if not root.is_dir():
+        return rows
+    for run_root in sorted(p for p in root.iterdir() if p.is_dir()):
+        for number in versions(run_root):
+            path = run_root / f"v{number}"
+            try:
+                summary = read_json(path / "summary.json")
+            except VitcoreError:
+                summary = {}
+            rows.append(
+                {
+                    "name": run_root.name,
+                    "version": number,
+                    "path": str(path),
+                    "status": summary.get("status", "unknown"),
+                    "best_metric": summary.get("best_metric"),
+                    "best_value": summary.get("best_value"),
+                    "epochs": summary.get("epochs_completed"),
+                    "started": summary.get("started"),
+                }
+            )
+    return rows
