@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, get_args
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -38,8 +39,11 @@ def _default(field: Any) -> str:
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("vitcore.spec.", "").replace("|", "or")
+    plain = isinstance(annotation, type) and not get_args(annotation)
+    text = annotation.__name__ if plain else str(annotation)
+    text = re.sub(r"\b(typing|vitcore\.spec|vitcore\.components)\.", "", text)
+    text = re.sub(r"Annotated\[(\w+), [^\]]*\]\)?\]", r"\1", text)  # constraints: see "meaning"
+    return text.replace("|", "or").replace("NoneType", "None")
 
 
 def fields_table(model: type[BaseModel]) -> str:

@@ -241,8 +241,8 @@ class CsvDataset(DatasetProvider):
         root: str | None = Field(
             None, description="Folder image paths are relative to (default: the manifest's)."
         )
-        path_column: str = "path"
-        label_column: str = "label"
+        path_column: str = Field("path", description="Column holding image paths (relative to root).")
+        label_column: str = Field("label", description="Column holding class labels.")
         split_column: str | None = Field(
             None, description="Column of train/val/test; else split by val_fraction."
         )

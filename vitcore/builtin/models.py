@@ -43,15 +43,17 @@ ARCHS: dict[str, Architecture] = {
 
 
 class ViTOptions(Options):
-    arch: Literal["custom", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"] = "custom"
+    arch: Literal["custom", "vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"] = Field(
+        "custom", description="A torchvision architecture, or custom to set the sizes below."
+    )
     image_size: int = Field(224, ge=1, description="Input side in pixels; also overrides a named arch's.")
     patch_size: int = Field(16, ge=1, description="Custom arch only.")
     depth: int = Field(12, ge=1, description="Number of encoder blocks; custom arch only.")
     embed_dim: int = Field(768, ge=1, description="Token width; custom arch only.")
     num_heads: int = Field(12, ge=1, description="Custom arch only.")
     mlp_ratio: float = Field(4.0, gt=0, description="MLP width / embed_dim; custom arch only.")
-    dropout: float = Field(0.0, ge=0, lt=1)
-    attention_dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout after attention and MLP layers.")
+    attention_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on attention weights.")
     weights: str | None = Field(None, description="Local torchvision checkpoint (.pth/.pt/.safetensors).")
 
     @model_validator(mode="after")

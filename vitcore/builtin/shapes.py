@@ -75,10 +75,10 @@ class ShapesOptions(Options):
     classes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_CLASSES), description=f"From: {', '.join(SHAPES)}."
     )
-    train_per_class: int = Field(400, ge=1)
-    val_per_class: int = Field(100, ge=1)
-    image_size: int = Field(64, ge=16, le=1024)
-    seed: int = 0
+    train_per_class: int = Field(400, ge=1, description="Training images drawn per class.")
+    val_per_class: int = Field(100, ge=1, description="Validation images drawn per class.")
+    image_size: int = Field(64, ge=16, le=1024, description="Side of the square images, in pixels.")
+    seed: int = Field(0, description="Seed of the drawing: the same options give the same files.")
     noise: float = Field(0.1, ge=0, le=1, description="Background noise amplitude, as a fraction of 255.")
     min_size_fraction: float = Field(0.3, gt=0, le=1, description="Smallest shape diameter / image size.")
     max_size_fraction: float = Field(0.7, gt=0, le=1, description="Largest shape diameter / image size.")

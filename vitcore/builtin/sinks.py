@@ -17,10 +17,10 @@ from vitcore.components import MetricSink, Options, SinkContext
 from vitcore.metrics_file import FILENAME, truncate_after_step
 
 
-def scalars(record: Mapping[str, Any]) -> dict[str, float]:
+def scalars(record: Mapping[str, Any]) -> dict[str, int | float]:
     """The numeric fields of a record (sinks that only show numbers ignore lists and flags)."""
     return {
-        k: float(v) for k, v in record.items()
+        k: v for k, v in record.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
 

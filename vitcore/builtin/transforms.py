@@ -50,8 +50,8 @@ class RandomResizedCrop(Augmentation):
     name = "random_resized_crop"
 
     class Options(OptionsBase):
-        scale: FractionRange = (0.5, 1.0)
-        ratio: PositiveRange = (3 / 4, 4 / 3)
+        scale: FractionRange = Field((0.5, 1.0), description="Range of the cropped area, as a fraction of the image.")
+        ratio: PositiveRange = Field((3 / 4, 4 / 3), description="Range of the crop's aspect ratio.")
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2
@@ -67,7 +67,7 @@ class Resize(Augmentation):
     name = "resize"
 
     class Options(OptionsBase):
-        crop_pct: Fraction = 1.0
+        crop_pct: Fraction = Field(1.0, description="Resize the short side to size / crop_pct, then centre-crop.")
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         return _resize_center_crop(ctx.preprocessing, self.options.crop_pct)
@@ -79,7 +79,7 @@ class HorizontalFlip(Augmentation):
     name = "horizontal_flip"
 
     class Options(OptionsBase):
-        p: Probability = 0.5
+        p: Probability = Field(0.5, description="Probability of flipping an image.")
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2
@@ -93,7 +93,7 @@ class VerticalFlip(Augmentation):
     name = "vertical_flip"
 
     class Options(OptionsBase):
-        p: Probability = 0.5
+        p: Probability = Field(0.5, description="Probability of flipping an image.")
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2
@@ -107,10 +107,10 @@ class ColorJitter(Augmentation):
     name = "color_jitter"
 
     class Options(OptionsBase):
-        brightness: float = Field(0.4, ge=0)
-        contrast: float = Field(0.4, ge=0)
-        saturation: float = Field(0.4, ge=0)
-        hue: float = Field(0.0, ge=0, le=0.5)
+        brightness: float = Field(0.4, ge=0, description="Brightness factor drawn from [1 - x, 1 + x].")
+        contrast: float = Field(0.4, ge=0, description="Contrast factor drawn from [1 - x, 1 + x].")
+        saturation: float = Field(0.4, ge=0, description="Saturation factor drawn from [1 - x, 1 + x].")
+        hue: float = Field(0.0, ge=0, le=0.5, description="Hue shift drawn from [-x, x].")
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2
@@ -125,8 +125,8 @@ class RandAugment(Augmentation):
     name = "rand_augment"
 
     class Options(OptionsBase):
-        num_ops: int = Field(2, ge=1, le=10)
-        magnitude: int = Field(9, ge=0, le=30)
+        num_ops: int = Field(2, ge=1, le=10, description="Operations applied in sequence per image.")
+        magnitude: int = Field(9, ge=0, le=30, description="Strength of every operation (0-30).")
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2
@@ -152,7 +152,7 @@ class AutoAugment(Augmentation):
     name = "auto_augment"
 
     class Options(OptionsBase):
-        policy: Literal["imagenet", "cifar10", "svhn"] = "imagenet"
+        policy: Literal["imagenet", "cifar10", "svhn"] = Field("imagenet", description="The learned policy to apply.")
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2
@@ -167,11 +167,13 @@ class RandomErasing(Augmentation):
     name = "random_erasing"
 
     class Options(OptionsBase):
-        p: Probability = 0.25
-        scale: FractionRange = (0.02, 0.33)
-        ratio: PositiveRange = (0.3, 3.3)
+        p: Probability = Field(0.25, description="Probability of erasing a rectangle.")
+        scale: FractionRange = Field((0.02, 0.33), description="Range of the erased area, as a fraction of the image.")
+        ratio: PositiveRange = Field((0.3, 3.3), description="Range of the erased rectangle's aspect ratio.")
         #: None fills with the model's mean colour, which normalises to 0 (the usual convention).
-        value: Channel | tuple[Channel, Channel, Channel] | None = None
+        value: Channel | tuple[Channel, Channel, Channel] | None = Field(
+            None, description="Fill value 0-255 (one or per channel); null: the model's mean colour."
+        )
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2
@@ -200,7 +202,7 @@ class MixUp(Augmentation):
     name = "mixup"
 
     class Options(OptionsBase):
-        alpha: Positive = 0.8
+        alpha: Positive = Field(0.8, description="Beta(alpha, alpha) draws the mixing weight.")
 
     def batch_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2
@@ -214,7 +216,7 @@ class CutMix(Augmentation):
     name = "cutmix"
 
     class Options(OptionsBase):
-        alpha: Positive = 1.0
+        alpha: Positive = Field(1.0, description="Beta(alpha, alpha) draws the pasted area's share.")
 
     def batch_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2

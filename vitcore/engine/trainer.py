@@ -10,7 +10,9 @@ import copy
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -89,6 +91,8 @@ class Trainer:
         self.precision = resolve_precision(self.cfg.precision, self.device)
         self.sinks: list[MetricSink] = []
         self.state = _State()
+        self.started = time.perf_counter()
+        self.earlier_wall_time = 0.0  # seconds spent before a resume
 
     # -- set-up ----------------------------------------------------------------------------
 
@@ -131,9 +135,12 @@ class Trainer:
 
     def run(self) -> RunResult:
         dist.init_process_group(self.info, self.device)
+        previous = _interrupt_on_sigterm()
         try:
             return self._run()
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
             for sink in self.sinks:
                 sink.close()
             dist.destroy_process_group()
@@ -242,6 +249,7 @@ class Trainer:
             data=data_info,
         )
         summary.setdefault("started", now_iso())
+        self.earlier_wall_time = float(summary.get("wall_time_s") or 0.0)
         if resumed:
             summary.setdefault("resumed", []).append({"at": now_iso(), "from_epoch": self.state.epoch})
         if self.info.is_main:
@@ -462,6 +470,7 @@ class Trainer:
             "best_epoch": self.state.best_epoch,
             "best_value": self.state.best_value,
             "images_per_sec": sum(ips) / len(ips) if ips else None,
+            "wall_time_s": round(self.earlier_wall_time + time.perf_counter() - self.started, 3),
         }
 
     def _visualize(self, model, classes, pre, samples, epoch, final: bool) -> list[Path]:
@@ -502,6 +511,17 @@ class Trainer:
         for sink in self.sinks:
             sink.close()
         self.sinks = []
+
+
+def _interrupt_on_sigterm():
+    """SIGTERM (a scheduler or torchrun stopping us) ends the run like Ctrl-C: status interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def _progress(total: int, description: str, enabled: bool):
