@@ -130,6 +130,15 @@ class ModelBuilder(Component):
         """Names of parameters exempt from weight decay beyond norms/biases (e.g. position embeddings)."""
         return set()
 
+    def param_groups(
+        self, model: "torch.nn.Module", weight_decay: float, lr: float
+    ) -> "list[dict[str, Any]] | None":
+        """Optimizer parameter groups, for builders that need their own (layer-wise LR decay,
+        frozen blocks). Each group holds ``params`` and may set ``lr`` and ``weight_decay``; the
+        schedule scales every group's ``lr`` by the same factor. None: the engine's default
+        groups (decay on weights; none on norms, biases, embeddings and tokens)."""
+        return None
+
 
 # --------------------------------------------------------------------------------------------
 # Augmentations

@@ -170,7 +170,9 @@ class Trainer:
         raw_model = model.to(self.device)
         if cfg.channels_last:
             raw_model = raw_model.to(memory_format=torch.channels_last)
-        groups = param_groups(raw_model, cfg.weight_decay, builder.no_weight_decay(raw_model))
+        groups = builder.param_groups(raw_model, cfg.weight_decay, cfg.lr) or param_groups(
+            raw_model, cfg.weight_decay, builder.no_weight_decay(raw_model)
+        )
         optimizer = build_optimizer(groups, cfg, self.device)
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
         scaler = torch.amp.GradScaler(self.device.type) if self.precision.use_scaler else None
