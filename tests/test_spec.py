@@ -77,7 +77,7 @@ def test_yaml_specs_are_read(tmp_path):
 def test_set_overrides_single_fields(tmp_path):
     path = write_spec(tmp_path / "spec.json", tiny_spec(tmp_path))
     resolved = spec_module.load(path, ["train.epochs=3", "train.optimizer=sgd", "model.depth=2",
-                                       "sinks.0.type=csv", "name=other"])
+                                       "sinks.0={\"type\": \"csv\"}", "name=other"])
     assert resolved.train.epochs == 3 and resolved.train.optimizer == "sgd"
     assert resolved.model.options.depth == 2
     assert [s.type for s in resolved.sinks] == ["jsonl", "csv"]
