@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_image_folder, run_cli, tiny_spec, write_spec
+from vitcore.testing import make_image_folder, run_cli, tiny_spec, write_spec
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,9 @@ from vitcore import plugins
 from vitcore.components import MetricSink, ModelBuilder
 from vitcore.errors import DuplicateComponentError, SpecError
 from vitcore.spec import load_dict
+from vitcore.testing import run_cli, tiny_spec, write_spec
 
-from conftest import REPO, run_cli, tiny_spec, write_spec
-
+REPO = Path(__file__).resolve().parent.parent
 FIXTURE_PLUGINS = REPO / "tests" / "fixtures" / "plugins"
 ALL_TEST_PLUGINS = "vitcore-test-recorder,vitcore-test-broken,vitcore-test-hookfail,vitcore-test-misspelt,vitcore-test-dupe"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from conftest import make_image_folder, run_cli, tiny_spec, write_spec
+from vitcore.testing import make_image_folder, run_cli, tiny_spec, write_spec
 
 
 def _spec(tmp_path: Path, per_class: int, **train) -> Path:

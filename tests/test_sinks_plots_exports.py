@@ -13,7 +13,12 @@ from safetensors.torch import load_file
 from vitcore.builtin.exporters import SafetensorsExporter, TorchExporter, sha256
 from vitcore.builtin.plots import ConfusionMatrix, Curves
 from vitcore.builtin.sinks import ConsoleSink, CsvSink, JsonlSink, TensorBoardSink
-from vitcore.components import ExportContext, Preprocessing, SinkContext, VisualizerContext
+from vitcore.components import (
+    ExportContext,
+    Preprocessing,
+    SinkContext,
+    VisualizerContext,
+)
 from vitcore.metrics_file import read_records
 
 

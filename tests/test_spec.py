@@ -9,8 +9,9 @@ import pytest
 
 from vitcore import spec as spec_module
 from vitcore.errors import SpecError
+from vitcore.testing import run_cli, tiny_spec, write_spec
 
-from conftest import REPO, run_cli, tiny_spec, write_spec
+REPO = Path(__file__).resolve().parent.parent
 
 
 def error_of(tmp_path: Path, spec: dict, *overrides: str) -> str:

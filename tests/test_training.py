@@ -13,8 +13,7 @@ from vitcore.builtin.models import TorchvisionViT
 from vitcore.engine.trainer import train
 from vitcore.errors import TrainingDiverged
 from vitcore.spec import load_dict
-
-from conftest import tiny_spec
+from vitcore.testing import tiny_spec
 
 
 def test_a_run_writes_a_complete_versioned_run_directory(tmp_path):

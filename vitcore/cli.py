@@ -230,7 +230,8 @@ def evaluate(run_dir: Path, data_dir: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def predict(run_dir: Path, images: tuple[Path, ...], top_k: int, as_json: bool) -> None:
     """Top-k labels with probabilities for IMAGES, from RUN_DIR's best model."""
-    from vitcore.inference import load_run_model, predict as run_predict
+    from vitcore.inference import load_run_model
+    from vitcore.inference import predict as run_predict
     from vitcore.runs import resolve_run_dir
 
     missing = [str(p) for p in images if not p.is_file()]

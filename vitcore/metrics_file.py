@@ -28,10 +28,23 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
 
 
 def read_records(run_dir: Path) -> list[dict[str, Any]]:
+    """All records of ``run_dir/metrics.jsonl`` in order; none when the run has not logged yet."""
     path = run_dir / FILENAME
     if not path.is_file():
         return []
     return parse_lines(path.read_text(encoding="utf-8"))
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` in one rename, so a kill leaves either the old or the new file, never half."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def truncate_after_step(path: Path, step: int) -> None:
@@ -39,7 +52,4 @@ def truncate_after_step(path: Path, step: int) -> None:
     if not path.is_file():
         return
     kept = [r for r in parse_lines(path.read_text(encoding="utf-8")) if r.get("step", 0) <= step]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(r) + "\n" for r in kept)
-    os.replace(tmp, path)
+    write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in kept))

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Sequence
 from pydantic import Field
 
 from vitcore import hookimpl
-from vitcore.builtin.images import bad_images_message, find_bad_images, is_image_file, load_rgb
+from vitcore.builtin.images import (
+    bad_images_message,
+    find_bad_images,
+    is_image_file,
+    load_rgb,
+)
 from vitcore.components import DataContext, DatasetProvider, DataSplits, Options
 from vitcore.errors import VitcoreError
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import Field
 
 from vitcore import hookimpl
 from vitcore.components import Options, Visualizer, VisualizerContext
+
+Record = Mapping[str, Any]
 
 
 def _pyplot():
@@ -36,9 +38,16 @@ def save_figure(figure: Any, path: Path) -> Path:
     return path
 
 
-def _series(records: Sequence[dict], event: str, key: str, x: str = "step") -> tuple[list, list]:
+def _series(records: Sequence[Record], event: str, key: str, x: str = "step") -> tuple[list, list]:
     rows = [r for r in records if r.get("event") == event and isinstance(r.get(key), (int, float))]
     return [r[x] for r in rows], [r[key] for r in rows]
+
+
+def _finish(ax: Any, **labels: Any) -> None:
+    ax.set(**labels)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
 
 
 class CurvesOptions(Options):
@@ -57,32 +66,41 @@ class Curves(Visualizer):
             return []
         plt = _pyplot()
         figure, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4))
+
         steps, losses = _series(records, "train", "loss")
         loss_ax.plot(steps, losses, alpha=0.5, label="train (per log interval)")
         for key, label in (("train_loss", "train (epoch)"), ("val_loss", "validation")):
-            x, y = _series(records, "epoch", key)
-            loss_ax.plot(x, y, marker="o", label=label)
-        loss_ax.set(title="Loss", xlabel="optimizer step", ylabel="cross-entropy")
+            loss_ax.plot(*_series(records, "epoch", key), marker="o", label=label)
         if self.options.log_scale_loss:
             loss_ax.set_yscale("log")
-        for key, label in (("train_acc", "train"), ("val_acc1", "validation top-1"), ("val_acc5", "validation top-5")):
+        _finish(loss_ax, title="Loss", xlabel="optimizer step", ylabel="cross-entropy")
+
+        for key, label in (("train_acc", "train"), ("val_acc1", "validation top-1"),
+                           ("val_acc5", "validation top-5")):
             x, y = _series(records, "epoch", key, x="epoch")
             if y:
                 acc_ax.plot(x, y, marker="o", label=label)
-        acc_ax.set(title="Accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
+        _finish(acc_ax, title="Accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
+
+        # Per step when train records exist; a run logging rarely still has one value per epoch.
         x, y = _series(records, "train", "lr")
-        lr_ax.plot(x, y)
-        lr_ax.set(title="Learning rate", xlabel="optimizer step")
-        for ax in (loss_ax, acc_ax):
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-        lr_ax.grid(alpha=0.3)
+        lr_ax.plot(*((x, y) if y else _series(records, "epoch", "lr")), marker=None if y else "o")
+        _finish(lr_ax, title="Learning rate", xlabel="optimizer step")
         return [save_figure(figure, ctx.out_dir / "curves.png")]
 
 
 class ConfusionOptions(Options):
     which: Literal["best", "last"] = Field("best", description="Epoch whose confusion matrix is drawn.")
     normalize: bool = Field(True, description="Show each row (true class) as fractions.")
+
+
+def choose_epoch(records: Sequence[Record], which: Literal["best", "last"]) -> Record | None:
+    """The epoch record whose confusion matrix to draw: the last best one, or simply the last."""
+    epochs = [r for r in records if r.get("event") == "epoch" and r.get("confusion")]
+    if which == "best":
+        best = [r for r in epochs if r.get("best")]
+        epochs = best or epochs
+    return epochs[-1] if epochs else None
 
 
 class ConfusionMatrix(Visualizer):
@@ -92,37 +110,33 @@ class ConfusionMatrix(Visualizer):
     Options = ConfusionOptions
 
     def render(self, ctx: VisualizerContext) -> list[Path]:
-        epochs = [r for r in ctx.records if r.get("event") == "epoch" and r.get("confusion")]
-        if not epochs:
+        chosen = choose_epoch(ctx.records, self.options.which)
+        if chosen is None:
             return []
-        chosen = epochs[-1]
-        if self.options.which == "best":
-            best = [r for r in epochs if r.get("best")]
-            chosen = best[-1] if best else chosen
         import numpy as np
 
-        matrix = np.asarray(chosen["confusion"], dtype=float)
-        counts = matrix.copy()
-        if self.options.normalize:
-            matrix = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
+        counts = np.asarray(chosen["confusion"], dtype=float)
+        matrix = counts / np.clip(counts.sum(axis=1, keepdims=True), 1, None) if self.options.normalize else counts
         n = len(matrix)
         names = list(ctx.classes) if len(ctx.classes) == n else [str(i) for i in range(n)]
         plt = _pyplot()
-        side = min(4 + 0.45 * n, 24)
+        side = min(4 + 0.4 * n, 22)  # about 0.4 inch a class: 50 class names stay legible
         figure, ax = plt.subplots(figsize=(side, side * 0.85))
         image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if self.options.normalize else None)
         figure.colorbar(image, ax=ax, fraction=0.046)
-        ax.set_xticks(range(n), names, rotation=90 if n > 8 else 45, ha="right" if n <= 8 else "center",
-                      fontsize=max(5, 10 - n // 8))
-        ax.set_yticks(range(n), names, fontsize=max(5, 10 - n // 8))
-        if n <= 20:  # numbers only while they stay readable
+        fontsize = max(6, 10 - n // 10)
+        ax.set_xticks(range(n), names, rotation=45 if n <= 8 else 90, ha="right" if n <= 8 else "center",
+                      fontsize=fontsize)
+        ax.set_yticks(range(n), names, fontsize=fontsize)
+        if n <= 20:  # numbers in the cells only while they stay readable
             for i in range(n):
                 for j in range(n):
                     text = f"{matrix[i, j]:.2f}" if self.options.normalize else f"{int(counts[i, j])}"
                     ax.text(j, i, text, ha="center", va="center", fontsize=7,
                             color="white" if matrix[i, j] > matrix.max() / 2 else "black")
-        ax.set(xlabel="predicted", ylabel="true",
-               title=f"Confusion matrix, epoch {chosen['epoch']} (val acc {chosen.get('val_acc1', 0):.3f})")
+        accuracy = chosen.get("val_acc1")
+        suffix = f" (val acc {accuracy:.3f})" if isinstance(accuracy, (int, float)) else ""
+        ax.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix, epoch {chosen.get('epoch')}{suffix}")
         return [save_figure(figure, ctx.out_dir / "confusion_matrix.png")]
 
 

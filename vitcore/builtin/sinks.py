@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pydantic import Field
 
 from vitcore import hookimpl
 from vitcore.components import MetricSink, Options, SinkContext
-from vitcore.metrics_file import FILENAME, truncate_after_step
+from vitcore.metrics_file import FILENAME, truncate_after_step, write_text_atomic
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
 
 
 def scalars(record: Mapping[str, Any]) -> dict[str, int | float]:
     """The numeric fields of a record (sinks that only show numbers ignore lists and flags)."""
-    return {
-        k: v for k, v in record.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
+    return {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 class JsonlSink(MetricSink):
@@ -62,7 +61,7 @@ class CsvSink(MetricSink):
         row = scalars(record)
         if event not in self.writers:
             path = self.run_dir / f"metrics_{event}.csv"
-            existing = _header(path)
+            existing = _header(path)  # a resumed run keeps its columns
             handle = open(path, "a", encoding="utf-8", newline="")
             writer = csv.DictWriter(handle, fieldnames=existing or list(row), extrasaction="ignore")
             if not existing:
@@ -86,16 +85,20 @@ def _header(path: Path) -> list[str] | None:
 
 
 def _truncate_csv(path: Path, step: int) -> None:
+    """Keep rows up to ``step``; a row torn by a kill (too few fields) goes too."""
     with open(path, encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-        fieldnames = list(rows[0]) if rows else _header(path) or []
-    kept = [r for r in rows if float(r.get("step") or 0) <= step]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fieldnames)
-        writer.writeheader()
-        writer.writerows(kept)
-    os.replace(tmp, path)
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        fieldnames = list(reader.fieldnames or [])
+    if not fieldnames:
+        return
+    whole = [r for r in rows if None not in r and None not in r.values()]
+    kept = [r for r in whole if float(r.get("step") or 0) <= step]
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(kept)
+    write_text_atomic(path, text.getvalue())
 
 
 class TensorBoardOptions(Options):
@@ -103,14 +106,22 @@ class TensorBoardOptions(Options):
     log_graph: bool = Field(True, description="Add the model graph once at the start of a run.")
 
 
-#: How record fields map to TensorBoard tags, per event kind.
-_TAGS = {
-    "train": {"loss": "train/loss", "acc": "train/acc", "lr": "train/lr",
-              "images_per_sec": "train/images_per_sec"},
-    "epoch": {"train_loss": "epoch/train_loss", "train_acc": "epoch/train_acc", "val_loss": "val/loss",
-              "val_acc1": "val/acc1", "val_acc5": "val/acc5", "lr": "epoch/lr",
-              "epoch_time": "epoch/time_s", "images_per_sec": "epoch/images_per_sec"},
-}
+#: Record fields that are coordinates, not metrics.
+_NOT_METRICS = frozenset({"event", "epoch", "step", "time"})
+
+
+def tensorboard_tag(event: str, key: str) -> str | None:
+    """``train/loss`` for train records; ``val/acc1`` and ``epoch/train_loss`` for epoch records.
+
+    A rule rather than a table, so metrics a plugin adds to the records show up too.
+    """
+    if key in _NOT_METRICS:
+        return None
+    if event == "train":
+        return f"train/{key}"
+    if event == "epoch":
+        return f"val/{key[4:]}" if key.startswith("val_") else f"epoch/{key}"
+    return None
 
 
 class TensorBoardSink(MetricSink):
@@ -122,17 +133,20 @@ class TensorBoardSink(MetricSink):
     def open(self, ctx: SinkContext) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        # TensorBoard drops events at steps >= purge_step; records at start_step itself were kept.
         purge = ctx.start_step + 1 if ctx.resumed else None
         self.writer = SummaryWriter(str(ctx.run_dir / "tb"), flush_secs=self.options.flush_secs,
                                     purge_step=purge)
 
     def log(self, record: Mapping[str, Any]) -> None:
-        tags = _TAGS.get(str(record.get("event")), {})
+        event = str(record.get("event"))
         step = int(record.get("step", 0))
+        walltime = record.get("time") if isinstance(record.get("time"), (int, float)) else None
         for key, value in scalars(record).items():
-            if key in tags:
-                self.writer.add_scalar(tags[key], value, step)
-        if record.get("event") == "epoch":
+            tag = tensorboard_tag(event, key)
+            if tag is not None:
+                self.writer.add_scalar(tag, value, step, walltime=walltime)
+        if event == "epoch":
             self.writer.flush()
 
     def log_image(self, tag: str, path: Path, step: int) -> None:
@@ -144,29 +158,36 @@ class TensorBoardSink(MetricSink):
         self.writer.add_image(tag, pixels, step, dataformats="HWC")
         self.writer.flush()
 
-    def log_graph(self, model: Any, example: Any) -> None:
+    def log_graph(self, model: "torch.nn.Module", example: "torch.Tensor") -> None:
         if not self.options.log_graph:
             return
-        import functools
-        from unittest import mock
-
         import torch
 
-        # TensorBoard traces with check_trace=True, which rejects models with shape asserts
-        # (torchvision's ViT) for a harmless renaming difference; the graph itself is fine.
-        unchecked = functools.partial(torch.jit.trace, check_trace=False)
+        was_training = model.training
+        model.eval()  # a deterministic graph, and no batch-norm statistics touched by the trace
         try:
-            with warnings.catch_warnings(), mock.patch("torch.jit.trace", unchecked):
-                warnings.simplefilter("ignore")
-                self.writer.add_graph(model, example)
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # the tracer's deprecation and TracerWarnings
+                # add_graph's own trace re-runs the model to check it, which rejects models with
+                # shape asserts (torchvision's ViT) over a harmless difference; a module traced
+                # here unchecked passes through add_graph as it is.
+                traced = torch.jit.trace(model, example, check_trace=False)
+                self.writer.add_graph(traced, example)
         except Exception as exc:  # noqa: BLE001 - a model that cannot be traced only loses its graph
             warnings.warn(f"tensorboard: the model graph could not be traced ({exc}); skipped", stacklevel=2)
+        finally:
+            model.train(was_training)
 
     def close(self) -> None:
         writer = getattr(self, "writer", None)
         if writer is not None:
             writer.close()
             self.writer = None
+
+
+def _number(record: Mapping[str, Any], key: str, spec: str = ".4f") -> str:
+    value = record.get(key)
+    return format(value, spec) if isinstance(value, (int, float)) else "-"
 
 
 class ConsoleSink(MetricSink):
@@ -177,15 +198,17 @@ class ConsoleSink(MetricSink):
     def log(self, record: Mapping[str, Any]) -> None:
         if record.get("event") != "epoch":
             return
-        parts = [f"epoch {record['epoch']:>3}",
-                 f"train loss {record['train_loss']:.4f} acc {record['train_acc']:.4f}",
-                 f"val loss {record['val_loss']:.4f} acc1 {record['val_acc1']:.4f}"]
-        if record.get("val_acc5") is not None:
-            parts.append(f"acc5 {record['val_acc5']:.4f}")
-        parts.append(f"{record.get('images_per_sec', 0):.0f} img/s")
-        parts.append(f"{record.get('epoch_time', 0):.1f}s")
-        line = " | ".join(parts)
-        print(line + ("  * best" if record.get("best") else ""), flush=True)
+        val = f"val loss {_number(record, 'val_loss')} acc1 {_number(record, 'val_acc1')}"
+        if isinstance(record.get("val_acc5"), (int, float)):
+            val += f" acc5 {_number(record, 'val_acc5')}"
+        parts = [
+            f"epoch {record.get('epoch', 0):>3}",
+            f"train loss {_number(record, 'train_loss')} acc {_number(record, 'train_acc')}",
+            val,
+            f"{_number(record, 'images_per_sec', '.0f')} img/s",
+            f"{_number(record, 'epoch_time', '.1f')}s",
+        ]
+        print(" | ".join(parts) + ("  * best" if record.get("best") else ""), flush=True)
 
 
 @hookimpl

@@ -13,7 +13,9 @@ from pydantic import AfterValidator, Field
 
 from vitcore import hookimpl
 from vitcore.components import Augmentation, AugmentationContext, Preprocessing
-from vitcore.components import Options as OptionsBase  # each component's own class is Options
+from vitcore.components import (
+    Options as OptionsBase,  # each component's own class is Options
+)
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch

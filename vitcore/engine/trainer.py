@@ -32,13 +32,24 @@ from vitcore.components import (
     VisualizerContext,
 )
 from vitcore.engine import distributed as dist
-from vitcore.engine.checkpoint import atomic_save, load_checkpoint, restore_rng_state, rng_state
+from vitcore.engine.checkpoint import (
+    atomic_save,
+    load_checkpoint,
+    restore_rng_state,
+    rng_state,
+)
 from vitcore.engine.data import DeviceNormalize, build_loaders, first_samples
 from vitcore.engine.device import resolve_precision, select_device
 from vitcore.engine.evaluate import EvalResult, evaluate
 from vitcore.engine.optim import build_optimizer, build_scheduler, param_groups
 from vitcore.errors import TrainingDiverged, VitcoreError
-from vitcore.runs import create_version_dir, environment, now_iso, read_json, write_json_atomic
+from vitcore.runs import (
+    create_version_dir,
+    environment,
+    now_iso,
+    read_json,
+    write_json_atomic,
+)
 from vitcore.spec import ResolvedSpec
 
 HIGHER_IS_BETTER = {"val_acc1": True, "val_acc5": True, "val_loss": False}
