@@ -11,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import torch
 
 from vitcore.testing import make_image_folder, run_cli, tiny_spec, write_spec
 
@@ -80,6 +81,20 @@ def test_plot_redraws_from_metrics(trained):
     assert result.returncode == 0, result.stderr
     drawn = [Path(line) for line in result.stdout.splitlines()]
     assert drawn and all(p.is_file() and p.stat().st_size > 1000 for p in drawn)
+
+
+def test_export_reexports_the_best_model_in_a_named_format(trained):
+    _, run_dir = trained
+    target = run_dir / "exports" / "model.pt"
+    target.unlink()
+    result = run_cli("export", str(run_dir), "--format", "torch")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(target)
+    payload = torch.load(target, weights_only=True)
+    best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    assert all(torch.equal(payload["state_dict"][k], best["model"][k]) for k in best["model"])
+    unknown = run_cli("export", str(run_dir), "--format", "onnxx")
+    assert unknown.returncode == 2 and "unknown exporter 'onnxx'" in unknown.stderr
 
 
 def _free_port() -> int:

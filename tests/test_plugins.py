@@ -54,7 +54,15 @@ def test_installed_plugin_is_discovered_through_its_entry_point(plugin_site):
     assert info["version"] == "1.2.3"
     assert info["status"] == "ok"
     assert info["components"] == {"sinks": ["recorder"]}
-    assert info["hooks"] == ["register_metric_sinks"]
+    assert sorted(info["hooks"]) == ["register_commands", "register_metric_sinks"]
+
+
+def test_plugins_add_commands_to_the_cli(plugin_site):
+    result = run_cli("recorder-hello", "world", env=env_with(plugin_site, "vitcore-test-recorder"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hello world from the recorder plugin"
+    absent = run_cli("recorder-hello", "world", env=env_with(plugin_site, ""))
+    assert absent.returncode == 2 and "No such command" in absent.stderr
 
 
 def test_broken_plugins_are_reported_and_the_rest_still_work(plugin_site, tmp_path):

@@ -259,6 +259,21 @@ def plot(run_dir: Path) -> None:
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "formats", multiple=True, required=True, metavar="NAME",
+              help="An exporter (see `vitcore plugins list --all`), e.g. safetensors; repeatable.")
+@click.option("--option", "options", multiple=True, metavar="FIELD=VALUE",
+              help="An option of the exporter(s), e.g. --option opset=17.")
+def export(run_dir: Path, formats: tuple[str, ...], options: tuple[str, ...]) -> None:
+    """Export RUN_DIR's best model with the named exporters (into RUN_DIR/exports)."""
+    from vitcore.exporting import export_run
+    from vitcore.runs import resolve_run_dir
+
+    for path in export_run(resolve_run_dir(run_dir), formats, options):
+        click.echo(path)
+
+
+@main.command()
 @click.argument("root", default="runs", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--port", default=6006, show_default=True, type=int)
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -273,6 +288,16 @@ def dashboard(root: Path, port: int, host: str) -> None:
     click.echo(f"TensorBoard on http://{host}:{port}/ (logdir {root})")
     raise SystemExit(subprocess.call(command))
 
+
+def _add_plugin_commands() -> None:
+    """Plugins add their own commands (llm's register_commands idiom); a failing one is reported
+    by `vitcore plugins list` and leaves the rest of the CLI working."""
+    from vitcore.plugins import get_host
+
+    get_host().call("register_commands", cli=main)
+
+
+_add_plugin_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -273,6 +273,45 @@ class Exporter(Component):
         raise NotImplementedError
 
 
+# --------------------------------------------------------------------------------------------
+# A uniform view of a Vision Transformer (answered by model plugins through the vit_view hook)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ViTView:
+    """What visualizers need to know about a ViT, whatever library built it.
+
+    ``capture_attention(images)`` runs the model in eval mode with explicit (non-fused) attention
+    and returns, per block, the attention weights ``(B, heads, T, T)`` over all tokens (prefix
+    tokens first, then patches in row-major grid order); it restores the model's attention
+    implementation and training mode afterwards.
+    """
+
+    model: "torch.nn.Module"
+    image_size: tuple[int, int]
+    patch_size: tuple[int, int]
+    #: Class, distillation and register tokens before the patch tokens.
+    num_prefix_tokens: int
+    num_blocks: int
+    num_heads: int
+    #: "token" (class token) or "avg" (global average pooling of patch tokens).
+    pooling: str
+    capture_attention: Callable[["torch.Tensor"], list["torch.Tensor"]]
+    #: Position embeddings ``(T, D)`` (prefix rows first) or None when the model has none.
+    position_embedding: Callable[[], "torch.Tensor | None"]
+    #: The patch projection as a conv weight ``(D, 3, p, p)``.
+    patch_embedding_weight: Callable[[], "torch.Tensor"]
+    #: Per block: ``(name, fc1, fc2)`` linear layers of its MLP.
+    mlp_layers: Callable[[], list[tuple[str, "torch.nn.Linear", "torch.nn.Linear"]]]
+    #: The classification head (a linear layer).
+    head: Callable[[], "torch.nn.Linear"]
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return (self.image_size[0] // self.patch_size[0], self.image_size[1] // self.patch_size[1])
+
+
 #: The six component kinds: kind name -> (base class, hook name).
 KINDS: dict[str, tuple[type[Component], str]] = {
     "datasets": (DatasetProvider, "register_datasets"),

@@ -47,3 +47,17 @@ def register_visualizers(register: Register) -> None:
 @hookspec
 def register_exporters(register: Register) -> None:
     """Register exporters (subclasses of ``vitcore.components.Exporter``)."""
+
+
+@hookspec(firstresult=True)
+def vit_view(model: "object") -> "object | None":
+    """Return a ``vitcore.components.ViTView`` of ``model`` if this plugin built it, else None.
+
+    Model plugins answer for their own models, so visualizers see every ViT the same way and
+    never import timm or transformers themselves.
+    """
+
+
+@hookspec
+def register_commands(cli: "object") -> None:
+    """Add click commands or groups to the ``vitcore`` command line (``cli`` is its click group)."""

@@ -149,7 +149,7 @@ class PluginHost:
             if caller.spec is None:
                 info.load_errors.append(
                     f"implements unknown hook {caller.name!r} (misspelt?). "
-                    f"Known hooks: {', '.join(sorted(h for h in known if h.startswith('register_')))}"
+                    f"Known hooks: {', '.join(sorted(h for h in known if not h.startswith('_')))}"
                 )
             else:
                 info.hooks.append(caller.name)
@@ -194,6 +194,24 @@ class PluginHost:
 
     def plugins(self, include_builtin: bool = False) -> list[PluginInfo]:
         return [i for i in self.infos.values() if include_builtin or not i.builtin]
+
+
+    def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call a hook on every loaded plugin, isolating failures like the register hooks."""
+        results = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            info = self.infos.get(impl.plugin_name)
+            if info is None or not info.loaded:
+                continue
+            try:
+                results.append(impl.function(**{k: kwargs[k] for k in impl.argnames}))
+            except Exception as exc:  # noqa: BLE001
+                info.hook_errors.append(f"{hook_name} raised {_short_error(exc)}")
+        return results
+
+    def vit_view(self, model: Any):
+        """The first ``ViTView`` a model plugin gives for ``model`` (None if none knows it)."""
+        return self.pm.hook.vit_view(model=model)
 
 
 _HOST: PluginHost | None = None

@@ -288,30 +288,44 @@ def _list_item(node: list[Any], part: str, text: str) -> Any:
     return node[int(part)]
 
 
-def resolve(data: dict[str, Any], source: str = "<spec>") -> ResolvedSpec:
-    """Validate a raw spec dict and every component's options; raise SpecError listing all problems."""
+def _resolve_entry(entry: ComponentSpec, kind: str, loc: tuple[Any, ...], source: str) -> ResolvedComponent:
     from vitcore.plugins import get_host
 
+    try:
+        found = get_host().registry(kind).get(entry.type)
+    except VitcoreError as exc:
+        raise SpecError(f"{source}: {format_location(loc + ('type',))}: {exc}") from None
+    try:
+        options = found.component.Options.model_validate(entry.options())
+    except ValidationError as exc:
+        raise SpecError("\n".join(format_validation_error(exc, source, loc))) from None
+    return ResolvedComponent(entry.type, found.component, options, found.plugin)
+
+
+def resolve_component(entry: dict[str, Any], kind: str, location: str, source: str = "<spec>") -> ResolvedComponent:
+    """Look up one ``{"type": NAME, ...}`` entry of ``kind`` and validate its options."""
+    try:
+        parsed = ComponentSpec.model_validate(entry)
+    except ValidationError as exc:
+        raise SpecError("\n".join(format_validation_error(exc, source, (location,)))) from None
+    return _resolve_entry(parsed, kind, (location,), source)
+
+
+def resolve(data: dict[str, Any], source: str = "<spec>") -> ResolvedSpec:
+    """Validate a raw spec dict and every component's options; raise SpecError listing all problems."""
     try:
         spec = RunSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError("\n".join(format_validation_error(exc, source))) from None
 
-    host = get_host()
     problems: list[str] = []
 
     def resolve_one(entry: ComponentSpec, kind: str, loc: tuple[Any, ...]) -> ResolvedComponent | None:
         try:
-            found = host.registry(kind).get(entry.type)
-        except VitcoreError as exc:
-            problems.append(f"{source}: {format_location(loc + ('type',))}: {exc}")
+            return _resolve_entry(entry, kind, loc, source)
+        except SpecError as exc:
+            problems.append(str(exc))
             return None
-        try:
-            options = found.component.Options.model_validate(entry.options())
-        except ValidationError as exc:
-            problems.extend(format_validation_error(exc, source, loc))
-            return None
-        return ResolvedComponent(entry.type, found.component, options, found.plugin)
 
     single = {f: resolve_one(getattr(spec, f), kind, (f,)) for f, kind in SINGLE_COMPONENTS.items()}
     lists = {

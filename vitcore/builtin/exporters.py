@@ -7,14 +7,18 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from vitcore import hookimpl
 from vitcore.components import ExportContext, Exporter
 from vitcore.runs import write_json_atomic
 
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
+
 
 def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in blocks (weights can be large)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -35,14 +39,35 @@ def write_atomically(path: Path, write: Callable[[str], None]) -> Path:
     return path
 
 
-def model_description(ctx: ExportContext) -> dict:
-    """What a consumer needs besides the weights: classes, preprocessing, how to rebuild the model."""
-    return {
-        "classes": ctx.classes,
+def model_description(ctx: ExportContext) -> dict[str, Any]:
+    """What a consumer needs besides the weights: classes, preprocessing, how to rebuild the model.
+
+    Plain JSON values only (a round trip through JSON), so ``torch.load(weights_only=True)`` accepts it.
+    """
+    return json.loads(json.dumps({
+        "classes": list(ctx.classes),
         "preprocessing": ctx.preprocessing.to_dict(),
-        "model": dict(ctx.spec.get("model", {})),
-        "run": {"name": ctx.spec.get("name"), "version": ctx.run_dir.name, "run_dir": str(ctx.run_dir)},
-    }
+        "model_spec": ctx.spec.get("model", {}),
+        "run": {"name": ctx.spec.get("name"), "version": ctx.run_dir.name},
+    }, default=str))
+
+
+def standalone_tensors(model: "torch.nn.Module") -> dict[str, "torch.Tensor"]:
+    """The state dict as contiguous CPU tensors that share no memory.
+
+    safetensors refuses tensors sharing storage (tied weights, views); copying them keeps every
+    key, so ``load_file`` + ``load_state_dict(strict=True)`` works without safetensors' helpers.
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    storages: set[int] = set()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().to("cpu").contiguous()
+        storage = tensor.untyped_storage().data_ptr()
+        if storage in storages:
+            tensor = tensor.clone()
+        storages.add(tensor.untyped_storage().data_ptr())
+        tensors[name] = tensor
+    return tensors
 
 
 class SafetensorsExporter(Exporter):
@@ -51,14 +76,14 @@ class SafetensorsExporter(Exporter):
     name = "safetensors"
 
     def export(self, ctx: ExportContext) -> list[Path]:
-        from safetensors.torch import save_model
+        from safetensors.torch import save_file
 
         description = model_description(ctx)
-        metadata = {"format": "pt", "classes": json.dumps(ctx.classes),
-                    "preprocessing": json.dumps(description["preprocessing"])}
+        metadata = {"format": "pt", **{key: json.dumps(value) for key, value in description.items()}}
+        tensors = standalone_tensors(ctx.model)
         weights = write_atomically(ctx.out_dir / "model.safetensors",
-                                   lambda tmp: save_model(ctx.model, tmp, metadata=metadata))
-        description["weights"] = {"file": weights.name, "sha256": sha256(weights)}
+                                   lambda tmp: save_file(tensors, tmp, metadata=metadata))
+        description["weights"] = {"file": weights.name, "format": "safetensors", "sha256": sha256(weights)}
         info = ctx.out_dir / "model.json"
         write_json_atomic(info, description)
         return [weights, info]

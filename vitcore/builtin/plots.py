@@ -80,6 +80,7 @@ class Curves(Visualizer):
             x, y = _series(records, "epoch", key, x="epoch")
             if y:
                 acc_ax.plot(x, y, marker="o", label=label)
+        acc_ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
         _finish(acc_ax, title="Accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
 
         # Per step when train records exist; a run logging rarely still has one value per epoch.

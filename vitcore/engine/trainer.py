@@ -6,7 +6,6 @@ per logging interval (``train.log_every_steps``) and once per epoch.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import random
@@ -25,7 +24,6 @@ import torch
 from vitcore.components import (
     AugmentationContext,
     DataContext,
-    ExportContext,
     MetricSink,
     ModelContext,
     SinkContext,
@@ -43,6 +41,7 @@ from vitcore.engine.device import resolve_precision, select_device
 from vitcore.engine.evaluate import EvalResult, evaluate
 from vitcore.engine.optim import build_optimizer, build_scheduler, param_groups
 from vitcore.errors import TrainingDiverged, VitcoreError
+from vitcore.exporting import run_exporters
 from vitcore.runs import (
     create_version_dir,
     environment,
@@ -509,16 +508,8 @@ class Trainer:
         if best.is_file():
             raw_model.load_state_dict(load_checkpoint(best)["model"])
         plots = self._visualize(raw_model, classes, pre, samples, self.state.epoch, final=True)
-        export_model = copy.deepcopy(raw_model).to("cpu", torch.float32).eval()
-        example = None
-        if samples:
-            cpu_norm = DeviceNormalize(pre, torch.device("cpu"))
-            example = cpu_norm(torch.stack([s[0] for s in samples[:4]]))
-        ctx = ExportContext(run_dir=self.run_dir, model=export_model, classes=classes, preprocessing=pre,
-                            spec=self.resolved.to_dict(), example_inputs=example)
-        exports: list[Path] = []
-        for entry in self.resolved.exporters:
-            exports.extend(entry.instantiate().export(ctx))
+        exports = run_exporters(self.resolved.exporters, self.run_dir, raw_model, classes, pre,
+                                self.resolved.to_dict(), samples)
         summary["plots"] = [str(p) for p in plots]
         summary["exports"] = [str(p) for p in exports]
         for sink in self.sinks:
