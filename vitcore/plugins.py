@@ -30,6 +30,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "vitcore.builtin.shapes",
     "vitcore.builtin.transforms",
     "vitcore.builtin.models",
+    "vitcore.builtin.torchvision_view",
     "vitcore.builtin.sinks",
     "vitcore.builtin.plots",
     "vitcore.builtin.exporters",
