@@ -224,20 +224,33 @@ def evaluate(run_dir: Path, data_dir: Path, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("model", type=click.Path(exists=True, path_type=Path))
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--top-k", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def predict(run_dir: Path, images: tuple[Path, ...], top_k: int, as_json: bool) -> None:
-    """Top-k labels with probabilities for IMAGES, from RUN_DIR's best model."""
-    from vitcore.inference import load_run_model
-    from vitcore.inference import predict as run_predict
-    from vitcore.runs import resolve_run_dir
+def predict(model: Path, images: tuple[Path, ...], top_k: int, as_json: bool) -> None:
+    """Top-k labels with probabilities for IMAGES.
 
+    MODEL is a run directory (its best model) or an exported model file that a plugin can run
+    (e.g. model.onnx with vitcore-export-onnx, which needs no torch).
+    """
     missing = [str(p) for p in images if not p.is_file()]
     if missing:
         raise VitcoreError(f"image file(s) not found: {', '.join(missing)}")
-    results = run_predict(load_run_model(resolve_run_dir(run_dir)), list(images), top_k)
+    if model.is_file():
+        from vitcore.plugins import get_host
+
+        predictor = get_host().pm.hook.model_file_predictor(path=model)
+        if predictor is None:
+            raise VitcoreError(f"{model}: no installed plugin can run this model file; give a run directory "
+                               "or install the plugin for its format (e.g. vitcore-export-onnx for .onnx)")
+        results = predictor(list(images), top_k)
+    else:
+        from vitcore.inference import load_run_model
+        from vitcore.inference import predict as run_predict
+        from vitcore.runs import resolve_run_dir
+
+        results = run_predict(load_run_model(resolve_run_dir(model)), list(images), top_k)
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return

@@ -115,6 +115,9 @@ class ModelContext:
     num_classes: int
     class_names: list[str]
     spec_dir: Path = field(default_factory=Path.cwd)
+    #: False when a checkpoint will overwrite every weight (evaluate, predict, export): builders
+    #: then build the architecture only and read no pretrained files, which may have moved.
+    load_pretrained: bool = True
 
 
 class ModelBuilder(Component):

@@ -61,3 +61,10 @@ def vit_view(model: "object") -> "object | None":
 @hookspec
 def register_commands(cli: "object") -> None:
     """Add click commands or groups to the ``vitcore`` command line (``cli`` is its click group)."""
+
+
+@hookspec(firstresult=True)
+def model_file_predictor(path: "object") -> "object | None":
+    """Return ``predict(images: list[Path], top_k: int) -> list[dict]`` for an exported model file
+    this plugin can run (e.g. ``model.onnx``), else None. Used by ``vitcore predict FILE IMAGE...``;
+    each result is ``{"image": str, "top": [{"label": str, "probability": float}, ...]}``."""

@@ -37,10 +37,7 @@ def load_run_model(run_dir: Path, device: torch.device | None = None) -> LoadedR
     model_spec: dict[str, Any] = dict(ckpt.get("model_spec") or read_json(run_dir / "spec.json")["model"])
     entry = registry("models").get(model_spec.pop("type"))
     builder = entry.component(entry.component.Options.model_validate(model_spec))
-    # The checkpoint replaces the weights: do not read pretrained files that may have moved since.
-    if hasattr(builder.options, "weights"):
-        builder.options = builder.options.model_copy(update={"weights": None})
-    model = builder.build(ModelContext(num_classes=len(classes), class_names=classes))
+    model = builder.build(ModelContext(num_classes=len(classes), class_names=classes, load_pretrained=False))
     model.load_state_dict(ckpt["model"])
     model.to(device or torch.device("cpu")).eval()
     return LoadedRun(run_dir, model, classes, builder.preprocessing(), ckpt_path)

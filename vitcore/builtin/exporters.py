@@ -52,7 +52,7 @@ def model_description(ctx: ExportContext) -> dict[str, Any]:
     }, default=str))
 
 
-def standalone_tensors(model: "torch.nn.Module") -> dict[str, "torch.Tensor"]:
+def standalone_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The state dict as contiguous CPU tensors that share no memory.
 
     safetensors refuses tensors sharing storage (tied weights, views); copying them keeps every

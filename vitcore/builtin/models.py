@@ -103,7 +103,7 @@ class TorchvisionViT(ModelBuilder):
             attention_dropout=o.attention_dropout,
             num_classes=ctx.num_classes,
         )
-        if o.weights:
+        if o.weights and ctx.load_pretrained:
             path = Path(o.weights).expanduser()
             load_pretrained(model, path if path.is_absolute() else ctx.spec_dir / path)
         return model

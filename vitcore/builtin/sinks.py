@@ -158,7 +158,7 @@ class TensorBoardSink(MetricSink):
         self.writer.add_image(tag, pixels, step, dataformats="HWC")
         self.writer.flush()
 
-    def log_graph(self, model: "torch.nn.Module", example: "torch.Tensor") -> None:
+    def log_graph(self, model: torch.nn.Module, example: torch.Tensor) -> None:
         if not self.options.log_graph:
             return
         import torch
