@@ -171,7 +171,6 @@ def test_console_prints_one_line_per_epoch(capsys):
         sink.log(record)
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        "epoch   1 | train loss 0.5000 acc 0.6000 | val loss 0.7000 acc1 0.2500 acc5 1.0000 | 90 img/s | 2.5s"
-        "  * best",
+        "epoch   1 | train loss 0.5000 acc 0.6000 | val loss 0.7000 acc1 0.2500 acc5 1.0000 | 90 img/s | 2.5s  * best",
         "epoch   2 | train loss 0.2500 acc 0.6000 | val loss 0.3500 acc1 0.5000 | 90 img/s | 2.5s",
     ]
