@@ -35,6 +35,7 @@ def load_run_model(run_dir: Path, device: torch.device | None = None) -> LoadedR
     ckpt = load_checkpoint(ckpt_path)
     classes = list(ckpt["classes"])
     model_spec: dict[str, Any] = dict(ckpt.get("model_spec") or read_json(run_dir / "spec.json")["model"])
+    model_spec.pop("init_from", None)
     entry = registry("models").get(model_spec.pop("type"))
     builder = entry.component(entry.component.Options.model_validate(model_spec))
     model = builder.build(ModelContext(num_classes=len(classes), class_names=classes, load_pretrained=False))

@@ -29,6 +29,16 @@ class ComponentSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class ModelSpec(ComponentSpec):
+    """The model entry: a model builder, optionally started from an earlier run's weights."""
+
+    init_from: str | None = Field(
+        None,
+        description="Start from an earlier run's best weights: runs/<name>/v<N>, runs/<name> (latest) or a "
+        "checkpoint file (.pt/.safetensors). The head is replaced when the classes differ.",
+    )
+
+
 class TrainSpec(BaseModel):
     """How to train: optimisation, precision, schedule, checkpoints."""
 
@@ -124,7 +134,7 @@ class RunSpec(BaseModel):
     )
     output_dir: str = Field("runs", description="Root folder of run directories (relative to the working directory).")
     data: ComponentSpec = Field(description="Dataset provider, e.g. {\"type\": \"imagefolder\", \"root\": \"data\"}.")
-    model: ComponentSpec = Field(description="Model builder, e.g. {\"type\": \"torchvision_vit\", \"arch\": \"vit_b_16\"}.")
+    model: ModelSpec = Field(description="Model builder, e.g. {\"type\": \"torchvision_vit\", \"arch\": \"vit_b_16\"}.")
     augmentations: list[ComponentSpec] = Field(
         default_factory=_default_augmentations,
         description="Training augmentations in order ([] for none). Default: random_resized_crop, horizontal_flip.",
@@ -191,6 +201,8 @@ class ResolvedSpec:
         out = self.spec.model_dump(mode="json")
         out["data"] = self.data.to_dict()
         out["model"] = self.model.to_dict()
+        if self.spec.model.init_from is not None:
+            out["model"]["init_from"] = self.spec.model.init_from
         for field_name in LIST_COMPONENTS:
             out[field_name] = [c.to_dict() for c in getattr(self, field_name)]
         return out

@@ -102,6 +102,7 @@ class Trainer:
         self.sinks: list[MetricSink] = []
         self.state = _State()
         self.started = time.perf_counter()
+        self.lineage: dict[str, Any] | None = None
         self.earlier_wall_time = 0.0  # seconds spent before a resume
 
     # -- set-up ----------------------------------------------------------------------------
@@ -130,7 +131,14 @@ class Trainer:
 
     def _build_model(self, classes: list[str]):
         builder = self.resolved.model.instantiate()
-        model = builder.build(ModelContext(num_classes=len(classes), class_names=classes))
+        source = self.resolved.spec.model.init_from
+        resuming = self.resume_dir is not None and (self.resume_dir / "checkpoints" / "last.pt").is_file()
+        ctx = ModelContext(num_classes=len(classes), class_names=classes, load_pretrained=source is None)
+        model = builder.build(ctx)
+        if source is not None and not resuming:  # on resume, last.pt already holds the weights
+            from vitcore.engine.init_from import init_from
+
+            self.lineage = init_from(model, source, classes)
         return builder, model, builder.preprocessing()
 
     def _transforms(self, pre, num_classes: int):
@@ -261,6 +269,8 @@ class Trainer:
             data=data_info,
         )
         summary.setdefault("started", now_iso())
+        if self.lineage is not None:
+            summary["lineage"] = self.lineage
         self.earlier_wall_time = float(summary.get("wall_time_s") or 0.0)
         if resumed:
             summary.setdefault("resumed", []).append({"at": now_iso(), "from_epoch": self.state.epoch})
