@@ -24,3 +24,10 @@ def register_exporters(register: Register) -> None:
     from vitcore_vit_hf.export import HFPretrainedExporter
 
     register(HFPretrainedExporter)
+
+
+@vitcore.hookimpl
+def vit_view(model):
+    from vitcore_vit_hf.view import hf_view
+
+    return hf_view(model)
