@@ -114,3 +114,21 @@ def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(tmp_path):
     assert child.returncode == 130
     assert "vitcore resume" in stderr and "Traceback" not in stderr
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"
+
+
+def test_resume_before_the_first_checkpoint_starts_over_without_duplicate_records(tmp_path):
+    spec_path = _spec(tmp_path, per_class=60, epochs=1, batch_size=2)
+    run_dir = tmp_path / "runs" / "tiny" / "v1"
+    child = subprocess.Popen([sys.executable, "-m", "vitcore", "run", str(spec_path)],
+                             env={**os.environ, "OMP_NUM_THREADS": "1"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and child.poll() is None and len(_records(run_dir)) < 3:
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not (run_dir / "checkpoints" / "last.pt").exists()
+    resumed = run_cli("resume", str(run_dir), env={"OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    steps = [r["step"] for r in _records(run_dir) if r["event"] == "train"]
+    assert steps == list(range(1, len(steps) + 1))

@@ -195,7 +195,10 @@ class Trainer:
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
         scaler = torch.amp.GradScaler(self.device.type) if self.precision.use_scaler else None
 
-        resumed = self._maybe_resume(run_dir, raw_model, optimizer, scheduler, scaler)
+        self._maybe_resume(run_dir, raw_model, optimizer, scheduler, scaler)
+        # Also a resume when the kill came before the first checkpoint: the sinks then drop
+        # everything logged (start_step 0) instead of appending to the killed attempt's records.
+        resumed = self.resume_dir is not None
         model = torch.compile(raw_model) if cfg.compile else raw_model
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -231,10 +234,10 @@ class Trainer:
         dist.barrier(self.info)
         return RunResult(run_dir, summary)
 
-    def _maybe_resume(self, run_dir, model, optimizer, scheduler, scaler) -> bool:
+    def _maybe_resume(self, run_dir, model, optimizer, scheduler, scaler) -> None:
         last = run_dir / "checkpoints" / "last.pt"
         if self.resume_dir is None or not last.is_file():
-            return False
+            return
         ckpt = load_checkpoint(last)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -247,7 +250,6 @@ class Trainer:
             best_epoch=ckpt["best_epoch"], stale_epochs=ckpt["stale_epochs"],
             images_per_sec=list(ckpt.get("images_per_sec", [])),
         )
-        return True
 
     def _start_summary(self, run_dir, classes, pre, n_params, resumed, data_info) -> dict[str, Any]:
         summary: dict[str, Any] = {}
