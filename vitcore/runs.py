@@ -138,6 +138,7 @@ def run_summaries(root: Path) -> list[dict[str, Any]]:
                     "best_value": summary.get("best_value"),
                     "epochs": summary.get("epochs_completed"),
                     "started": summary.get("started"),
+                    "tags": read_json(path / "tags.json")["tags"] if (path / "tags.json").is_file() else [],
                 }
             )
     return rows

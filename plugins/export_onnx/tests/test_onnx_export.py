@@ -1,0 +1,138 @@
+"""The onnx exporter on a real run: the record's figures, the files, int8, re-export, failures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+from vitcore.builtin.exporters import sha256
+from vitcore.errors import VitcoreError
+from vitcore.inference import load_run_model
+from vitcore.testing import run_cli
+
+from vitcore_export_onnx import quantize, verify
+from vitcore_export_onnx.exporter import OnnxExporter, OnnxOptions
+from vitcore_export_onnx.quantize import attention_matmuls
+
+
+def _record(run_dir) -> dict:
+    return json.loads((run_dir / "exports" / "onnx.json").read_text())
+
+
+def test_the_run_ends_with_a_verified_export_and_its_record(onnx_run):
+    exports = onnx_run / "exports"
+    record = _record(onnx_run)
+    check = record["verification"]
+    assert record["exporter"] == "torchscript" and record["opset"] == 18
+    assert check["source"] == "validation set" and check["images"] >= 5
+    assert check["batch_sizes"] == [1, check["images"]] and set(check["by_batch"]) == {"1", str(check["images"])}
+    assert check["max_abs_diff"] <= 1e-4 and check["top1_agreement"] == 1.0 and check["accuracy"] is not None
+    assert record["attention"] == ["torch.nn.MultiheadAttention: fast path off"]
+    files = {entry["file"]: entry for entry in record["files"]}
+    assert set(files) == {"model.onnx", "model.int8.onnx"}
+    for name, entry in files.items():
+        assert entry["bytes"] == (exports / name).stat().st_size > 10_000
+        assert entry["sha256"] == sha256(exports / name)
+    summary = json.loads((onnx_run / "summary.json").read_text())
+    written = {str(exports / name) for name in ("model.onnx", "model.int8.onnx", "onnx.json", "MODEL_CARD.md")}
+    assert written <= set(summary["exports"])
+    assert not [p.name for p in exports.iterdir() if p.name.startswith(".")], "a staging folder was left behind"
+
+
+def test_the_file_has_a_symbolic_batch_its_metadata_and_matches_pytorch_at_batch_1_and_5(onnx_run, real_images):
+    path = onnx_run / "exports" / "model.onnx"
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [3, 32, 32]
+    facts = {p.key: json.loads(p.value) for p in model.metadata_props if p.key.startswith("vitcore.")}
+    assert facts["vitcore.classes"] == ["blue", "green", "red"]
+    assert (facts["vitcore.image_size"], facts["vitcore.mean"], facts["vitcore.std"]) == (32, [0.5] * 3, [0.5] * 3)
+    assert (facts["vitcore.interpolation"], facts["vitcore.crop_pct"]) == ("bilinear", 1.0)
+    assert (facts["vitcore.run_name"], facts["vitcore.run_version"]) == ("tiny", "v1")
+
+    loaded = load_run_model(onnx_run)
+    images = real_images(loaded.preprocessing, 5)
+    with torch.inference_mode():
+        reference = loaded.model(images).numpy()
+    sess = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for count in (1, 5):
+        logits = sess.run(None, {"images": images[:count].numpy()})[0]
+        assert logits.shape == (count, 3)
+        np.testing.assert_allclose(logits, reference[:count], atol=1e-4, rtol=0)
+        assert (logits.argmax(1) == reference[:count].argmax(1)).all()
+
+
+def test_the_int8_file_and_its_measured_record(onnx_run):
+    exports = onnx_run / "exports"
+    record = _record(onnx_run)
+    q = record["int8"]
+    assert q["file"] == "model.int8.onnx" and q["bytes"] == (exports / "model.int8.onnx").stat().st_size
+    assert q["fp32_bytes"] == (exports / "model.onnx").stat().st_size and q["bytes"] < q["fp32_bytes"]
+    assert q["size_ratio"] == pytest.approx(q["bytes"] / q["fp32_bytes"], abs=1e-4)
+    assert q["top1_agreement"] >= quantize.MIN_AGREEMENT and q["kept_fp32"] == []
+    assert [a["attention_matmuls"] for a in q["attempts"]] == ["int8"]
+    assert q["latency_ms_per_image"]["fp32"] > 0 and q["latency_ms_per_image"]["int8"] > 0 and q["speedup"] > 0
+    assert q["accuracy"]["fp32"] == record["verification"]["accuracy"]
+    assert q["accuracy"]["change"] == pytest.approx(q["accuracy"]["int8"] - q["accuracy"]["fp32"])
+    ops = {node.op_type for node in onnx.load(str(exports / "model.int8.onnx")).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
+
+
+def test_the_model_card_describes_data_metrics_checks_and_hashes(onnx_run):
+    card = (onnx_run / "exports" / "MODEL_CARD.md").read_text()
+    record = _record(onnx_run)
+    assert card.startswith("# Model card: tiny/v1")
+    assert "Classes (3): blue, green, red" in card and "`imagefolder`" in card and "best val_acc1" in card
+    assert "Resize the short side to 32 px (bilinear" in card and "onnxruntime matches PyTorch" in card
+    for entry in record["files"]:
+        assert f"| {entry['file']} | {entry['bytes']} | `{entry['sha256']}` |" in card
+    assert "model.safetensors" in card  # every recorded export, not only this exporter's
+
+
+def test_vitcore_export_again_with_dynamo_replaces_the_files_it_owns(run_copy):
+    exports = run_copy / "exports"
+    result = run_cli("export", str(run_copy), "--format", "onnx", "--option", "exporter=dynamo",
+                     "--option", "quantize_int8=false")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(exports / name) for name in ("model.onnx", "onnx.json", "MODEL_CARD.md")]
+    record = _record(run_copy)
+    assert record["exporter"] == "dynamo" and "int8" not in record
+    assert record["verification"]["max_abs_diff"] <= 1e-4 and record["verification"]["top1_agreement"] == 1.0
+    assert not (exports / "model.int8.onnx").exists(), "the earlier int8 file no longer matches the model"
+    assert onnx.load(str(exports / "model.onnx")).graph.input[0].type.tensor_type.shape.dim[0].dim_param
+    verified = run_cli("runs", "verify", str(run_copy))
+    assert verified.returncode == 0, verified.stderr
+    assert "ok       exports/model.onnx" in verified.stdout
+
+
+def test_a_failed_check_raises_and_publishes_nothing(export_context, monkeypatch):
+    ctx = export_context()
+    ctx.out_dir.mkdir()
+    earlier = ctx.out_dir / "model.onnx"
+    earlier.write_bytes(b"an earlier export")
+    real_run = verify.run
+    monkeypatch.setattr(verify, "run", lambda sess, images, batch=None: real_run(sess, images, batch) + 0.01)
+    with pytest.raises(VitcoreError, match="does not match PyTorch") as error:
+        OnnxExporter(OnnxOptions()).export(ctx)
+    assert "logit = 0.01" in str(error.value) and "was not kept" in str(error.value)
+    assert [p.name for p in ctx.out_dir.iterdir()] == ["model.onnx"]
+    assert earlier.read_bytes() == b"an earlier export"
+
+
+def test_int8_keeps_attention_in_fp32_when_agreement_drops(export_context, monkeypatch):
+    monkeypatch.setattr(quantize, "MIN_AGREEMENT", 1.01)  # no attempt is good enough: both are made
+    ctx = export_context()
+    with pytest.warns(UserWarning, match="agrees with the fp32 model on only"):
+        OnnxExporter(OnnxOptions()).export(ctx)
+    q = _record(ctx.run_dir)["int8"]
+    assert [a["attention_matmuls"] for a in q["attempts"]] == ["int8", "fp32"]
+    kept = attention_matmuls(ctx.out_dir / "model.onnx")
+    assert q["kept_fp32"] == kept and len(kept) == 2  # Q·Kᵀ and attention·V of the one block
+    graph = onnx.load(str(ctx.out_dir / "model.int8.onnx")).graph
+    assert set(kept) <= {node.name for node in graph.node if node.op_type == "MatMul"}
+    assert "attention MatMuls kept in fp32 (2)" in (ctx.out_dir / "MODEL_CARD.md").read_text()
