@@ -10,8 +10,9 @@ import torch
 import vitcore
 from vitcore import plugins
 from vitcore.builtin.models import TorchvisionViT
+from vitcore.components import Exporter
 from vitcore.engine.trainer import train
-from vitcore.errors import TrainingDiverged
+from vitcore.errors import TrainingDiverged, VitcoreError
 from vitcore.spec import load_dict
 from vitcore.testing import tiny_spec
 
@@ -131,3 +132,28 @@ def test_bf16_autocast_channels_last_and_deterministic_mode_train_on_cpu(tmp_pat
     assert result.summary["precision"] == "bf16" and result.summary["status"] == "completed"
     assert result.summary["best_value"] > 0.5
     assert result.summary["wall_time_s"] > 0
+
+
+class _BrokenExporter(Exporter):
+    name = "broken_export"
+
+    def export(self, ctx):
+        raise VitcoreError("cannot export this model")
+
+
+class _BrokenExportPlugin:
+    @vitcore.hookimpl
+    def register_exporters(self, register):
+        register(_BrokenExporter)
+
+
+def test_a_failing_export_fails_the_run_and_says_why(tmp_path):
+    plugins.get_host().register_plugin(_BrokenExportPlugin(), name="broken-export")
+    spec = tiny_spec(tmp_path, epochs=1)
+    spec["exporters"] = [{"type": "broken_export"}]
+    with pytest.raises(VitcoreError, match="cannot export this model"):
+        train(load_dict(spec))
+    summary = json.loads((tmp_path / "runs" / "tiny" / "v1" / "summary.json").read_text())
+    assert summary["status"] == "failed"
+    assert summary["error"] == "VitcoreError: cannot export this model"
+    assert summary["epochs_completed"] == 1, "the trained epochs are still on record (and in last.pt)"

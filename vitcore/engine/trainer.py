@@ -215,22 +215,24 @@ class Trainer:
 
         status = "failed"
         try:
-            status = self._epochs(model, raw_model, loaders, normalize, optimizer, scheduler, scaler,
-                                  batch_transforms, steps_per_epoch, classes, pre, samples, summary)
+            outcome = self._epochs(model, raw_model, loaders, normalize, optimizer, scheduler, scaler,
+                                   batch_transforms, steps_per_epoch, classes, pre, samples, summary)
+            if self.info.is_main:  # pictures and exports belong to the run: their failure fails it
+                self._finish(raw_model, classes, pre, samples, summary)
+            status = outcome
         except TrainingDiverged:
             status = "diverged"
             raise
         except KeyboardInterrupt:
             status = "interrupted"
             raise
+        except Exception as exc:
+            summary["error"] = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             if self.info.is_main:
                 summary.update(status=status, finished=now_iso(), **self._progress_fields())
                 write_json_atomic(run_dir / "summary.json", summary)
-
-        if self.info.is_main:
-            self._finish(raw_model, classes, pre, samples, summary)
-            write_json_atomic(run_dir / "summary.json", summary)
         dist.barrier(self.info)
         return RunResult(run_dir, summary)
 
