@@ -301,7 +301,8 @@ class ViTView:
     #: "token" (class token) or "avg" (global average pooling of patch tokens).
     pooling: str
     capture_attention: Callable[["torch.Tensor"], list["torch.Tensor"]]
-    #: Position embeddings ``(T, D)`` (prefix rows first) or None when the model has none.
+    #: Position embeddings ``(rows, D)`` or None when the model has none; the last
+    #: ``grid[0] * grid[1]`` rows belong to the patches (some models give prefix tokens none).
     position_embedding: Callable[[], "torch.Tensor | None"]
     #: The patch projection as a conv weight ``(D, 3, p, p)``.
     patch_embedding_weight: Callable[[], "torch.Tensor"]

@@ -25,3 +25,10 @@ def register_augmentations(register: Register) -> None:
 
     for component in (TimmRandAugment, TimmMixup, TimmRandomErasing):
         register(component)
+
+
+@vitcore.hookimpl
+def vit_view(model):
+    from vitcore_vit_timm.view import timm_view
+
+    return timm_view(model)
