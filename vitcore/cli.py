@@ -137,12 +137,14 @@ def plugins() -> None:
 @click.option("--all", "include_builtin", is_flag=True, help="Include the built-in plugins.")
 def plugins_list(as_json: bool, include_builtin: bool) -> None:
     """List plugins: distribution, version, components by kind, load status."""
+    from vitcore import PLUGIN_API_VERSION
     from vitcore.plugins import get_host
 
     infos = get_host().plugins(include_builtin=include_builtin)
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
         return
+    click.echo(f"vitcore {__version__}, plugin API {PLUGIN_API_VERSION}")
     if not infos:
         click.echo("No plugins installed. `vitcore plugins list --all` shows the built-in components.")
         return
@@ -153,6 +155,28 @@ def plugins_list(as_json: bool, include_builtin: bool) -> None:
             click.echo(f"  {kind:<14} {', '.join(names)}")
         for error in info.errors:
             click.echo(f"  error: {error}")
+
+
+@plugins.command("new")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(["dataset", "model", "augmentation", "sink",
+                                                          "visualizer", "exporter"]),
+              help="The kind of component the plugin provides.")
+@click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder in which to create vitcore-NAME/.")
+def plugins_new(name: str, kind: str, parent: Path) -> None:
+    """Create vitcore-NAME/, a plugin package with one KIND component called NAME and its tests.
+
+    It installs, is listed and passes its own tests as it is; edit it into the real thing.
+    """
+    from vitcore.scaffold import new_plugin
+
+    root = new_plugin(name, kind, parent)
+    click.echo(f"Created {root}:")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        click.echo(f"  {path.relative_to(root)}")
+    click.echo(f"Next: python -m pip install -e {root}, then `vitcore plugins list` and "
+               f"`python -m pytest {root / 'tests'}`. The guide: docs/PLUGINS.md")
 
 
 # -- runs -------------------------------------------------------------------------------------
@@ -177,24 +201,65 @@ def runs_list(root: Path, as_json: bool) -> None:
     if not rows:
         click.echo(f"No runs under {root}.")
         return
-    click.echo(f"{'name':<24} {'version':<8} {'status':<14} {'best':<18} {'epochs':<7} started")
+    click.echo(f"{'name':<24} {'version':<8} {'status':<14} {'best':<18} {'epochs':<7} {'started':<26} tags")
     for row in rows:
         best = f"{row['best_metric']}={row['best_value']:.4f}" if row["best_value"] is not None else "-"
         click.echo(
             f"{row['name']:<24} v{row['version']:<7} {row['status']:<14} {best:<18} "
-            f"{row['epochs'] if row['epochs'] is not None else '-':<7} {row['started'] or '-'}"
+            f"{row['epochs'] if row['epochs'] is not None else '-':<7} {row['started'] or '-':<26} "
+            f"{', '.join(row['tags']) or '-'}"
         )
 
 
 @runs.command("show")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 def runs_show(run_dir: Path) -> None:
-    """Show RUN_DIR's summary and resolved spec as JSON."""
+    """Show RUN_DIR's summary, tags and resolved spec as JSON."""
     from vitcore.runs import read_json, resolve_run_dir
+    from vitcore.versions import read_tags
 
     run_dir = resolve_run_dir(run_dir)
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
-    click.echo(json.dumps({"summary": summary, "spec": read_json(run_dir / "spec.json")}, indent=2))
+    click.echo(json.dumps({"summary": summary, "tags": read_tags(run_dir), "spec": read_json(run_dir / "spec.json")},
+                          indent=2))
+
+
+@runs.command("compare")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def runs_compare(run_dirs: tuple[Path, ...], as_json: bool) -> None:
+    """Side by side: the spec fields that differ between RUN_DIRS and their key metrics."""
+    from vitcore.versions import compare_runs, format_comparison
+
+    result = compare_runs(run_dirs)
+    click.echo(json.dumps(result, indent=2) if as_json else format_comparison(result))
+
+
+@runs.command("tag")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("tag")
+@click.option("--remove", is_flag=True, help="Remove TAG instead of adding it.")
+def runs_tag(run_dir: Path, tag: str, remove: bool) -> None:
+    """Tag RUN_DIR (e.g. production, baseline); tags show in `runs list` and `runs show`."""
+    from vitcore.runs import resolve_run_dir
+    from vitcore.versions import tag_run
+
+    run_dir = resolve_run_dir(run_dir)
+    tags = tag_run(run_dir, tag, remove=remove)
+    click.echo(f"{run_dir}: {', '.join(tags) or 'no tags'}")
+
+
+@runs.command("verify")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+def runs_verify(run_dir: Path) -> None:
+    """Check RUN_DIR's exported files against the SHA-256 their export records hold."""
+    from vitcore.runs import resolve_run_dir
+    from vitcore.versions import verify_run
+
+    verification = verify_run(resolve_run_dir(run_dir))
+    click.echo("\n".join(verification.lines()))
+    if verification.failed:
+        raise VitcoreError(verification.failure_message())
 
 
 # -- using a run -------------------------------------------------------------------------------

@@ -2,13 +2,17 @@
 
 Nothing happens at import time. ``get_host()`` loads plugins once, lazily, and builds the six
 registries. A plugin that fails to import, implements a misspelt hook, or raises in a hook is
-recorded with its error and left out; every other plugin still works.
+recorded with its error and left out; every other plugin still works. So is a plugin whose
+``VITCORE_PLUGIN_API`` requirement this core's ``PLUGIN_API_VERSION`` does not meet: it is refused
+at load time rather than failing later, in the middle of a run.
 """
 
 from __future__ import annotations
 
 import importlib
+import operator
 import os
+import re
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -16,13 +20,15 @@ from typing import Any
 
 import pluggy
 
-from vitcore import hookspecs
+from vitcore import PLUGIN_API_VERSION, __version__, hookspecs
 from vitcore.components import KINDS, Component
 from vitcore.errors import DuplicateComponentError
 from vitcore.registry import Registry
 
 ENTRY_POINT_GROUP = "vitcore"
 LOAD_ENV = "VITCORE_LOAD_PLUGINS"
+#: Module attribute where a plugin states the plugin API versions it works with.
+API_ATTRIBUTE = "VITCORE_PLUGIN_API"
 
 #: Built-in components are plugins too, registered through the same hooks (datasette's idiom).
 BUILTIN_PLUGINS: tuple[str, ...] = (
@@ -51,6 +57,8 @@ class PluginInfo:
     hook_errors: list[str] = field(default_factory=list)
     hooks: list[str] = field(default_factory=list)
     components: dict[str, list[str]] = field(default_factory=dict)
+    #: The plugin's ``VITCORE_PLUGIN_API`` requirement; None when it declares none.
+    api: str | None = None
 
     @property
     def errors(self) -> list[str]:
@@ -74,6 +82,7 @@ class PluginInfo:
             "errors": self.errors,
             "hooks": self.hooks,
             "components": self.components,
+            "api": {"provided": PLUGIN_API_VERSION, "required": self.api},
         }
 
 
@@ -87,6 +96,53 @@ def selected_distributions() -> set[str] | None:
     if raw is None:
         return None
     return {normalize_name(part) for part in raw.split(",") if part.strip()}
+
+
+_CLAUSE = re.compile(r"(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)")
+_COMPARE = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+            ">": operator.gt, "<": operator.lt}
+
+
+def _version(text: str, length: int) -> tuple[int, ...]:
+    parts = tuple(int(p) for p in text.split("."))
+    return parts + (0,) * (length - len(parts))
+
+
+def api_satisfies(requirement: str, provided: str = PLUGIN_API_VERSION) -> bool:
+    """Whether ``provided`` meets every comma-separated clause of ``requirement`` (``">=1.0,<2"``).
+
+    Clauses are an operator (>=, >, <=, <, ==, !=) and a dotted version; missing parts are 0, so
+    ``<2`` means below 2.0. Anything else raises ValueError: no packaging dependency needed.
+    """
+    clauses = [c.strip() for c in requirement.split(",")]
+    parsed = [_CLAUSE.fullmatch(c) for c in clauses]
+    if not all(parsed):
+        raise ValueError(f"not a version requirement: {requirement!r}")
+    for match in parsed:
+        op, version = match.groups()  # type: ignore[union-attr]
+        length = max(len(version.split(".")), len(provided.split(".")))
+        if not _COMPARE[op](_version(provided, length), _version(version, length)):
+            return False
+    return True
+
+
+def api_problem(requirement: object) -> str | None:
+    """Why a plugin declaring ``requirement`` must not load here, or None when it may."""
+    if requirement is None:
+        return None
+    try:
+        if not isinstance(requirement, str):
+            raise ValueError(requirement)
+        satisfied = api_satisfies(requirement)
+    except ValueError:
+        major = int(PLUGIN_API_VERSION.split(".")[0])
+        return (f"{API_ATTRIBUTE} = {requirement!r} is not a version requirement; write "
+                f"comma-separated clauses such as '>={major}.0,<{major + 1}'")
+    if satisfied:
+        return None
+    return (f"needs vitcore plugin API {requirement} ({API_ATTRIBUTE}) but vitcore {__version__} "
+            f"provides plugin API {PLUGIN_API_VERSION}; not loaded. Install a release of the plugin "
+            f"made for plugin API {PLUGIN_API_VERSION}, or a vitcore whose plugin API is {requirement}")
 
 
 def _short_error(exc: BaseException) -> str:
@@ -141,6 +197,12 @@ class PluginHost:
         self.infos[info.name] = info
         try:
             plugin = loader()
+            declared = getattr(plugin, API_ATTRIBUTE, None)
+            info.api = declared if declared is None or isinstance(declared, str) else repr(declared)
+            problem = api_problem(declared)
+            if problem is not None:
+                info.load_errors.append(problem)
+                return
             self.pm.register(plugin, name=info.name)
         except Exception as exc:  # noqa: BLE001 - any failure of a plugin is isolated
             info.load_errors.append(f"failed to load: {_short_error(exc)}")
