@@ -110,7 +110,7 @@ def test_sigterm_marks_the_run_interrupted_and_says_how_to_resume(tmp_path):
     while time.time() < deadline and child.poll() is None and not _records(run_dir):
         time.sleep(0.02)
     child.send_signal(signal.SIGTERM)
-    _, stderr = child.communicate(timeout=60)
+    _, stderr = child.communicate(timeout=180)
     assert child.returncode == 130
     assert "vitcore resume" in stderr and "Traceback" not in stderr
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "interrupted"

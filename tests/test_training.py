@@ -157,3 +157,11 @@ def test_a_failing_export_fails_the_run_and_says_why(tmp_path):
     assert summary["status"] == "failed"
     assert summary["error"] == "VitcoreError: cannot export this model"
     assert summary["epochs_completed"] == 1, "the trained epochs are still on record (and in last.pt)"
+
+
+def test_bad_data_leaves_no_empty_version_behind(tmp_path):
+    spec = tiny_spec(tmp_path)
+    spec["data"]["root"] = str(tmp_path / "missing")
+    with pytest.raises(VitcoreError, match="missing does not exist"):
+        train(load_dict(spec))
+    assert not (tmp_path / "runs").exists()

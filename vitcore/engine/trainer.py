@@ -166,8 +166,6 @@ class Trainer:
     def _run(self) -> RunResult:
         cfg = self.cfg
         seed_everything(cfg.seed, cfg.deterministic)
-        run_dir = self._prepare_run_dir()
-        self.run_dir = run_dir
         splits = self._load_data()
         classes = list(splits.classes)
         builder, model, pre = self._build_model(classes)
@@ -185,6 +183,9 @@ class Trainer:
                 f"{len(loaders.train)} per epoch; lower it or train.batch_size"
             )
 
+        # Only now, with data, model and loaders in hand: bad input never leaves an empty version.
+        run_dir = self._prepare_run_dir()
+        self.run_dir = run_dir
         raw_model = model.to(self.device)
         if cfg.channels_last:
             raw_model = raw_model.to(memory_format=torch.channels_last)

@@ -14,6 +14,9 @@ from vitcore.hookspecs import Register
 
 __version__ = "0.1.0"
 
+#: The vitcore plugin API this plugin is written against (see docs/PLUGINS.md).
+VITCORE_PLUGIN_API = ">=1.0,<2"
+
 
 @vitcore.hookimpl
 def register_exporters(register: Register) -> None:

@@ -11,6 +11,9 @@ from vitcore.hookspecs import Register
 
 __version__ = "0.1.0"
 
+#: The vitcore plugin API this plugin is written against (see docs/PLUGINS.md).
+VITCORE_PLUGIN_API = ">=1.0,<2"
+
 
 @vitcore.hookimpl
 def register_models(register: Register) -> None:
