@@ -97,6 +97,19 @@ def test_export_reexports_the_best_model_in_a_named_format(trained):
     assert unknown.returncode == 2 and "unknown exporter 'onnxx'" in unknown.stderr
 
 
+def test_model_summary_of_a_run_and_of_a_spec(trained):
+    root, run_dir = trained
+    from_run = run_cli("model", "summary", str(run_dir), "--json")
+    assert from_run.returncode == 0, from_run.stderr
+    table = json.loads(from_run.stdout)
+    assert table["geometry"]["grid"] == [4, 4] and table["rows"][-1]["output_shape"] == [1, 3]
+    from_spec = run_cli("model", "summary", str(root / "spec.json"), "--num-classes", "7", "--depth", "1")
+    assert from_spec.returncode == 0, from_spec.stderr
+    heads = next(line for line in from_spec.stdout.splitlines() if line.strip().startswith("heads"))
+    assert heads.split()[2] == "[1," and heads.split()[3] == "7]"
+    assert "Geometry: 32x32 input" in from_spec.stdout
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

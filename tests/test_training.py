@@ -26,13 +26,17 @@ def test_a_run_writes_a_complete_versioned_run_directory(tmp_path):
 
     for name in ("spec.json", "env.json", "metrics.jsonl", "summary.json", "metrics_epoch.csv",
                  "checkpoints/last.pt", "checkpoints/best.pt", "plots", "viz",
-                 "exports/model.safetensors", "exports/model.json", "exports/model.pt"):
+                 "exports/model.safetensors", "exports/model.json", "exports/model.pt",
+                 "model_summary.json", "model_summary.txt"):
         assert (run_dir / name).exists(), name
     assert list((run_dir / "plots").glob("*.png")), "curves and confusion matrix are drawn"
 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_completed"] == 3
     assert summary["classes"] == ["blue", "green", "red"]
+    architecture = json.loads((run_dir / "model_summary.json").read_text())
+    assert architecture["params"] == summary["parameters"]
+    assert summary["flops_per_image"] == architecture["flops_per_image"] > 0
     assert summary["best_value"] >= 0.9, "three colours are easy: the tiny ViT must learn them"
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in records if r["event"] == "epoch"]

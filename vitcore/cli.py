@@ -124,6 +124,56 @@ def _print_summary(summary: dict[str, Any]) -> None:
     click.echo("\n".join(line for line in lines if line))
 
 
+# -- model ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def model() -> None:
+    """The model a spec or a run describes."""
+
+
+@model.command("summary")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--depth", type=click.IntRange(min=0), default=None, help="Show modules down to this depth.")
+@click.option("--num-classes", type=click.IntRange(min=2), default=None,
+              help="Class count for a spec (default: count the spec's data set).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def model_summary(source: Path, depth: int | None, num_classes: int | None, as_json: bool) -> None:
+    """Modules with output shapes, parameters and FLOPs, and the patch/token geometry.
+
+    SOURCE is a spec file (the model is built untrained) or a run directory (its best model).
+    """
+    from vitcore.model_summary import format_table, summarize
+
+    if source.is_dir():
+        from vitcore.inference import load_run_model
+        from vitcore.runs import resolve_run_dir
+
+        loaded = load_run_model(resolve_run_dir(source))
+        net, pre = loaded.model, loaded.preprocessing
+    else:
+        net, pre = _model_from_spec(source, num_classes)
+    result = summarize(net, pre.image_size)
+    click.echo(json.dumps(result, indent=2) if as_json else format_table(result, max_depth=depth))
+
+
+def _model_from_spec(path: Path, num_classes: int | None):
+    from vitcore import spec as spec_module
+    from vitcore.components import DataContext, ModelContext
+
+    resolved = spec_module.load(path)
+    if num_classes is None:
+        from vitcore.engine.trainer import cache_dir
+
+        splits = resolved.data.instantiate().load(DataContext(cache_dir=cache_dir(), seed=resolved.train.seed))
+        classes = list(splits.classes)
+    else:
+        classes = [f"class{i}" for i in range(num_classes)]
+    builder = resolved.model.instantiate()
+    net = builder.build(ModelContext(num_classes=len(classes), class_names=classes, load_pretrained=False))
+    return net, builder.preprocessing()
+
+
 # -- plugins ------------------------------------------------------------------------------------
 
 

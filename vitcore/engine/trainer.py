@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,6 +212,8 @@ class Trainer:
         samples = first_samples(splits.val, eval_tf, 8)
         n_params = sum(p.numel() for p in raw_model.parameters())
         summary = self._start_summary(run_dir, classes, pre, n_params, resumed, splits.info)
+        if self.info.is_main and not resumed:
+            self._write_model_summary(raw_model, pre, summary)
         if self.info.is_main:
             self._open_sinks(run_dir, resumed, raw_model, normalize, samples)
 
@@ -286,6 +289,19 @@ class Trainer:
             write_json_atomic(run_dir / "env.json", environment(str(self.device), plugins))
             write_json_atomic(run_dir / "summary.json", summary)
         return summary
+
+    def _write_model_summary(self, model, pre, summary: dict[str, Any]) -> None:
+        """The architecture table (shapes, parameters, FLOPs) saved with the run."""
+        from vitcore.model_summary import format_table, summarize
+
+        try:
+            table = summarize(model, pre.image_size)
+        except Exception as exc:  # noqa: BLE001 - a model the counter cannot trace still trains
+            warnings.warn(f"model summary skipped: {type(exc).__name__}: {exc}", stacklevel=2)
+            return
+        write_json_atomic(self.run_dir / "model_summary.json", table)
+        (self.run_dir / "model_summary.txt").write_text(format_table(table) + "\n", encoding="utf-8")
+        summary["flops_per_image"] = table["flops_per_image"]
 
     def _open_sinks(self, run_dir, resumed, model, normalize, samples) -> None:
         ctx = SinkContext(run_dir=run_dir, spec=self.resolved.to_dict(), resumed=resumed,
