@@ -1,0 +1,32 @@
+"""vitcore plugin: see inside a Vision Transformer.
+
+Visualizers (attention maps, attention rollout, attention statistics, position and patch
+embeddings, FC layers) and two commands, ``vitcore visualize`` and ``vitcore report``.
+
+Importing this package, and calling its hooks, loads neither torch nor matplotlib nor numpy:
+``vitcore plugins list`` and ``vitcore --help`` import every plugin and must stay fast.
+"""
+
+from __future__ import annotations
+
+import vitcore
+from vitcore.hookspecs import Register
+
+__version__ = "0.1.0"
+
+VITCORE_PLUGIN_API = ">=1.0,<2"
+
+
+@vitcore.hookimpl
+def register_visualizers(register: Register) -> None:
+    from vitcore_viz_attention.visualizers import VISUALIZERS
+
+    for visualizer in VISUALIZERS:
+        register(visualizer)
+
+
+@vitcore.hookimpl
+def register_commands(cli: object) -> None:
+    from vitcore_viz_attention.commands import add_commands
+
+    add_commands(cli)
