@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from vitcore.atomic import write_text_atomic
+
+__all__ = ["FILENAME", "parse_lines", "read_records", "truncate_after_step", "write_text_atomic"]
 
 FILENAME = "metrics.jsonl"
 
@@ -35,16 +37,6 @@ def read_records(run_dir: Path) -> list[dict[str, Any]]:
     return parse_lines(path.read_text(encoding="utf-8"))
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` in one rename, so a kill leaves either the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def truncate_after_step(path: Path, step: int) -> None:

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import re
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from vitcore.atomic import write_text_atomic
 from vitcore.errors import VitcoreError
 
 VERSION_RE = re.compile(r"^v(\d+)$")
@@ -20,16 +19,7 @@ SUBDIRS = ("tb", "checkpoints", "plots", "viz", "exports")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, default=str)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def read_json(path: Path) -> Any:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from vitcore import hookimpl
+from vitcore.atomic import atomic_path
 from vitcore.components import ExportContext, Exporter
 from vitcore.runs import write_json_atomic
 
@@ -28,14 +27,8 @@ def sha256(path: Path) -> str:
 
 def write_atomically(path: Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` then rename into place: never a half-written export."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp:
+        write(str(tmp))
     return path
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
 from pydantic import Field
 
 from vitcore import hookimpl
+from vitcore.atomic import atomic_path
 from vitcore.components import Options, Visualizer, VisualizerContext
 
 Record = Mapping[str, Any]
@@ -26,14 +25,10 @@ def _pyplot():
 
 def save_figure(figure: Any, path: Path) -> Path:
     """Write a PNG atomically, so a viewer or a kill never sees half a picture."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        figure.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            figure.savefig(tmp, dpi=110, bbox_inches="tight")
     finally:
-        Path(tmp).unlink(missing_ok=True)
         _pyplot().close(figure)
     return path
 
