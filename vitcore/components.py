@@ -202,6 +202,9 @@ class MetricSink(Component):
     def log_image(self, tag: str, path: Path, step: int) -> None:
         """A picture a visualizer made; sinks that can show images (TensorBoard) do."""
 
+    def log_histogram(self, tag: str, values: Any, step: int) -> None:
+        """A distribution (e.g. a layer's weights) a visualizer reports; TensorBoard shows it."""
+
     def log_graph(self, model: "torch.nn.Module", example: "torch.Tensor") -> None:
         """The model graph, once at the start; sinks that can show it (TensorBoard) do."""
 
@@ -227,6 +230,9 @@ class VisualizerContext:
     samples: Sequence[tuple["torch.Tensor", int]] = ()
     epoch: int | None = None
     final: bool = False
+    #: ``log_histogram(tag, values)`` sends a distribution to the run's sinks at the current step
+    #: (TensorBoard histograms); None when rendering outside a run.
+    log_histogram: Callable[[str, Any], None] | None = None
 
     @property
     def out_dir(self) -> Path:

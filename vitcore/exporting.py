@@ -54,7 +54,7 @@ def validation_samples(spec: dict[str, Any], pre: Preprocessing, count: int = 8)
         provider = resolve_component(spec["data"], "datasets", "data").instantiate()
         splits = provider.load(DataContext(cache_dir=cache_dir(), seed=spec.get("train", {}).get("seed", 0)))
     except VitcoreError as exc:
-        warnings.warn(f"the run's validation images are not available ({exc}); exporting without them",
+        warnings.warn(f"the run's validation images are not available ({exc}); continuing without them",
                       stacklevel=2)
         return ()
     return first_samples(splits.val, eval_transform(pre), count)

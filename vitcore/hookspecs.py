@@ -59,6 +59,12 @@ def vit_view(model: "object") -> "object | None":
 
 
 @hookspec
+def run_finished(run_dir: "object", summary: "object") -> None:
+    """Called on rank 0 when a run has finished training, pictures and exports (status completed
+    or early_stopped), after summary.json is written: e.g. to write a report."""
+
+
+@hookspec
 def register_commands(cli: "object") -> None:
     """Add click commands or groups to the ``vitcore`` command line (``cli`` is its click group)."""
 

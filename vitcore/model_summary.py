@@ -141,11 +141,14 @@ def _si(value: float) -> str:
 def format_geometry(geometry: dict[str, Any]) -> str:
     """``64x64 input, 8x8 patches -> 8x8 grid = 64 patches + 1 prefix token = 65 tokens; ...``"""
     g = geometry
-    prefix = g["prefix_tokens"]
+
+    def count(number: int, noun: str, plural: str = "s") -> str:
+        return f"{number} {noun}{'' if number == 1 else plural}"
+
     return (f"{g['image_size'][0]}x{g['image_size'][1]} input, {g['patch_size'][0]}x{g['patch_size'][1]} "
-            f"patches -> {g['grid'][0]}x{g['grid'][1]} grid = {g['patches']} patches + {prefix} prefix "
-            f"token{'s' if prefix != 1 else ''} = {g['tokens']} tokens; {g['blocks']} blocks, "
-            f"{g['heads']} heads, {g['pooling']} pooling")
+            f"patches -> {g['grid'][0]}x{g['grid'][1]} grid = {count(g['patches'], 'patch', 'es')} + "
+            f"{count(g['prefix_tokens'], 'prefix token')} = {count(g['tokens'], 'token')}; "
+            f"{count(g['blocks'], 'block')}, {count(g['heads'], 'head')}, {g['pooling']} pooling")
 
 
 def format_table(summary: dict[str, Any], max_depth: int | None = None) -> str:

@@ -14,6 +14,7 @@ import operator
 import os
 import re
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -269,7 +270,9 @@ class PluginHost:
             try:
                 results.append(impl.function(**{k: kwargs[k] for k in impl.argnames}))
             except Exception as exc:  # noqa: BLE001
-                info.hook_errors.append(f"{hook_name} raised {_short_error(exc)}")
+                message = f"{hook_name} raised {_short_error(exc)}"
+                info.hook_errors.append(message)
+                warnings.warn(f"plugin {info.name}: {message}", stacklevel=2)
         return results
 
     def vit_view(self, model: Any):

@@ -158,6 +158,9 @@ class TensorBoardSink(MetricSink):
         self.writer.add_image(tag, pixels, step, dataformats="HWC")
         self.writer.flush()
 
+    def log_histogram(self, tag: str, values: Any, step: int) -> None:
+        self.writer.add_histogram(tag, values, step)
+
     def log_graph(self, model: torch.nn.Module, example: torch.Tensor) -> None:
         if not self.options.log_graph:
             return

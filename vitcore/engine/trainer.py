@@ -237,6 +237,10 @@ class Trainer:
             if self.info.is_main:
                 summary.update(status=status, finished=now_iso(), **self._progress_fields())
                 write_json_atomic(run_dir / "summary.json", summary)
+        if self.info.is_main and status in ("completed", "early_stopped"):
+            from vitcore.plugins import get_host
+
+            get_host().call("run_finished", run_dir=run_dir, summary=summary)
         dist.barrier(self.info)
         return RunResult(run_dir, summary)
 
@@ -527,6 +531,7 @@ class Trainer:
         ctx = VisualizerContext(
             run_dir=self.run_dir, records=read_records(self.run_dir), classes=classes, model=model,
             preprocessing=pre, samples=samples, epoch=epoch, final=final,
+            log_histogram=lambda tag, values: [s.log_histogram(tag, values, self.state.step) for s in self.sinks],
         )
         paths: list[Path] = []
         model.eval()

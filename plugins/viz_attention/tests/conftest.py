@@ -31,7 +31,8 @@ SHAPES_SPEC: dict[str, Any] = {
               "log_every_steps": 50, "seed": 0},
     "sinks": [{"type": "jsonl"}, {"type": "tensorboard", "log_graph": False}],
     "visualizers": [{"type": "curves"}, {"type": "confusion_matrix"},
-                    {"type": "attention_rollout", "every_n_epochs": 10, "num_samples": 2}],
+                    {"type": "attention_rollout", "every_n_epochs": 10, "num_samples": 2},
+                    {"type": "fc_layers", "every_n_epochs": 10}],
     "exporters": [],
 }
 

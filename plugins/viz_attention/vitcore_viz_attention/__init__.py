@@ -14,7 +14,7 @@ from vitcore.hookspecs import Register
 
 __version__ = "0.1.0"
 
-VITCORE_PLUGIN_API = ">=1.0,<2"
+VITCORE_PLUGIN_API = ">=1.1,<2"  # ctx.log_histogram
 
 
 @vitcore.hookimpl
@@ -30,3 +30,11 @@ def register_commands(cli: object) -> None:
     from vitcore_viz_attention.commands import add_commands
 
     add_commands(cli)
+
+
+@vitcore.hookimpl
+def run_finished(run_dir, summary) -> None:
+    """Every finished run gets its report.html while this plugin is installed."""
+    from vitcore_viz_attention.report import write_report
+
+    write_report(run_dir)

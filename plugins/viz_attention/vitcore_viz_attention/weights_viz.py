@@ -95,7 +95,8 @@ class FCLayersOptions(ScheduleOptions):
 class FCLayers(ViTVisualizer):
     """MLP fc1/fc2 and head weights: histograms, heatmaps, singular values, norms (viz/fc_*.png).
 
-    With ``every_n_epochs`` the histograms reach TensorBoard once per N epochs, as pictures.
+    During a run each layer's weights also go to TensorBoard as real histograms (``fc/<layer>``)
+    whenever this visualizer draws, so ``every_n_epochs: 1`` shows how they change across training.
     """
 
     name = "fc_layers"
@@ -105,6 +106,9 @@ class FCLayers(ViTVisualizer):
         from vitcore_viz_attention.weights import fc_layers
 
         layers = fc_layers(view)
+        if ctx.log_histogram is not None:
+            for name, weight in layers:
+                ctx.log_histogram(f"fc/{name}", weight)
         return [
             _fc_histograms(layers, self.options.bins, folder / "fc_histograms.png"),
             _fc_heatmaps(layers, self.options.max_heatmap_side, folder / "fc_heatmaps.png"),
