@@ -41,6 +41,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "vitcore.builtin.sinks",
     "vitcore.builtin.plots",
     "vitcore.builtin.exporters",
+    "vitcore.builtin.program_export",
 )
 
 
