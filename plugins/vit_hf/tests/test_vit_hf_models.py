@@ -128,3 +128,17 @@ def test_auto_architecture_loads_other_vit_families_keeping_every_prefix_token(t
     assert pos.shape == (1, 2 + 36, 32), "class and distillation tokens kept, 4x4 grid now 6x6"
     assert torch.equal(pos[:, :2], original["deit.embeddings.position_embeddings"][:, :2].float())
     assert model(torch.randn(1, 3, 48, 48)).shape == (1, 5)
+
+
+def test_rebuilding_for_a_checkpoint_reads_the_folder_config_but_not_its_weights(tmp_path, save_tiny_vit, monkeypatch):
+    from vitcore_vit_hf import loading
+
+    folder = save_tiny_vit(tmp_path / "ckpt")
+    trained = HFViT(HFViTOptions(pretrained=str(folder), image_size=48)).build(_ctx(NEW_CLASSES))
+    monkeypatch.setattr(loading, "read_checkpoint", lambda folder: pytest.fail("weights were read"))
+    ctx = ModelContext(num_classes=5, class_names=NEW_CLASSES, load_pretrained=False)
+    rebuilt = HFViT(HFViTOptions(pretrained=str(folder), image_size=48)).build(ctx)
+    rebuilt.load_state_dict(trained.state_dict())  # same architecture: the checkpoint fits exactly
+    assert rebuilt.hf_model.config.id2label[4] == "eel"
+    images = torch.randn(2, 3, 48, 48)
+    assert torch.allclose(rebuilt.eval()(images), trained.eval()(images))

@@ -36,15 +36,29 @@ def from_config(options: HFViTOptions, class_names: list[str]) -> "PreTrainedMod
     return model_class(options.architecture, config)(config)
 
 
-def from_pretrained(folder: Path, options: HFViTOptions, class_names: list[str]) -> "PreTrainedModel":
-    """The folder's model with a head for ``class_names`` at the options' image size."""
-    import torch
+def _read_config(folder: Path) -> "PretrainedConfig":
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        return AutoConfig.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as exc:  # unreadable JSON, a model type transformers does not know
         raise VitcoreError(f"model.pretrained: cannot read {folder / 'config.json'}: {exc}") from None
+
+
+def architecture_only(folder: Path, options: HFViTOptions, class_names: list[str]) -> "PreTrainedModel":
+    """The folder's architecture, randomly initialised: a checkpoint will replace every weight."""
+    config = _read_config(folder)
+    cls = model_class(options.architecture, config)
+    adapt_config(config, options, folder)
+    set_labels(config, class_names)
+    return cls(config)
+
+
+def from_pretrained(folder: Path, options: HFViTOptions, class_names: list[str]) -> "PreTrainedModel":
+    """The folder's model with a head for ``class_names`` at the options' image size."""
+    import torch
+
+    config = _read_config(folder)
     cls = model_class(options.architecture, config)
     old_grid = patch_grid(config)
     adapt_config(config, options, folder)

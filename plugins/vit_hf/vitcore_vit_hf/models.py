@@ -102,12 +102,14 @@ class HFViT(ModelBuilder):
 
     def build(self, ctx: ModelContext) -> "torch.nn.Module":
         from vitcore_vit_hf.classifier import HFImageClassifier
-        from vitcore_vit_hf.loading import from_config, from_pretrained
+        from vitcore_vit_hf.loading import architecture_only, from_config, from_pretrained
 
         pretrained = self.options.pretrained
         self._folder = folder = resolve_pretrained(pretrained, ctx.spec_dir) if pretrained else None
         if folder is None:
             hf_model = from_config(self.options, ctx.class_names)
+        elif not ctx.load_pretrained:  # evaluate/predict/export: the run's checkpoint follows
+            hf_model = architecture_only(folder, self.options, ctx.class_names)
         else:
             hf_model = from_pretrained(folder, self.options, ctx.class_names)
         hf_model.set_attn_implementation(self.options.attn_implementation)
