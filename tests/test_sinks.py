@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 import warnings
 
 import pytest
@@ -123,6 +124,10 @@ def test_tensorboard_scalars_image_and_resume_read_back(tmp_path):
         sink.log(record)
     sink.log_image("viz/picture", picture, 4)
     sink.close()
+    # TensorBoard replays event files in name order, and names start with the creation second and
+    # end with a process-wide counter (…9 sorts after …10): a real resume is a later process and
+    # second, so let the clock tick as it would.
+    time.sleep(1.1)
     run_sink(TensorBoardSink(), SinkContext(run_dir=tmp_path, spec={}, resumed=True, start_step=4),
              records(6, 5))
 
