@@ -8,9 +8,10 @@ This module must stay cheap to import (no torch at module level): ``vitcore plug
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
@@ -280,6 +281,21 @@ class Exporter(Component):
 
     def export(self, ctx: ExportContext) -> list[Path]:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+@contextmanager
+def evaluating(model: "torch.nn.Module") -> Iterator[None]:
+    """Eval mode without gradients for the block, then the model's own mode again: how every
+    ``ViTView.capture_attention`` must run (dropout would perturb the maps)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from vitcore import hookimpl
-from vitcore.components import ViTView
+from vitcore.components import ViTView, evaluating
 
 
 @contextmanager
@@ -41,13 +41,8 @@ def torchvision_view(model: Any) -> ViTView | None:
 
     def capture_attention(images: torch.Tensor) -> list[torch.Tensor]:
         store: list[torch.Tensor] = []
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad(), _explicit_attention(blocks, store):
-                model(images)
-        finally:
-            model.train(was_training)
+        with evaluating(model), _explicit_attention(blocks, store):
+            model(images)
         return store
 
     return ViTView(

@@ -9,15 +9,14 @@ import onnx
 import onnxruntime
 import pytest
 import torch
+from vitcore_export_onnx import quantize, verify
+from vitcore_export_onnx.exporter import OnnxExporter, OnnxOptions
+from vitcore_export_onnx.quantize import attention_matmuls
 
 from vitcore.builtin.exporters import sha256
 from vitcore.errors import VitcoreError
 from vitcore.inference import load_run_model
 from vitcore.testing import run_cli
-
-from vitcore_export_onnx import quantize, verify
-from vitcore_export_onnx.exporter import OnnxExporter, OnnxOptions
-from vitcore_export_onnx.quantize import attention_matmuls
 
 
 def _record(run_dir) -> dict:

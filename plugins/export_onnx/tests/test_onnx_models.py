@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from vitcore_export_onnx.exporter import OnnxExporter, OnnxOptions
 
 from vitcore.components import ExportContext, ModelContext, Preprocessing
 from vitcore.errors import VitcoreError
-
-from vitcore_export_onnx.exporter import OnnxExporter, OnnxOptions
 
 CLASSES = ["blue", "green", "red"]
 

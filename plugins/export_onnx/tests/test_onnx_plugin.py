@@ -6,12 +6,11 @@ import subprocess
 import sys
 
 import pytest
+from vitcore_export_onnx.exporter import OnnxOptions
 
 from vitcore import plugins
 from vitcore.errors import SpecError
 from vitcore.spec import load_dict
-
-from vitcore_export_onnx.exporter import OnnxOptions
 
 
 def test_the_installed_entry_point_registers_the_exporter():

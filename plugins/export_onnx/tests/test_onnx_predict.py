@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from vitcore_export_onnx import model_file_predictor
+from vitcore_export_onnx.preprocess import prepare
 
 from vitcore.components import Preprocessing
 from vitcore.errors import VitcoreError
 from vitcore.testing import make_image_folder
-
-from vitcore_export_onnx import model_file_predictor
-from vitcore_export_onnx.preprocess import prepare
 
 #: Runs ``vitcore predict`` in this process, then reports every torch module that got imported.
 TORCH_FREE_PREDICT = """

@@ -24,7 +24,6 @@ REQUIRED = ("classes", "image_size", "mean", "std", "interpolation", "crop_pct")
 def describe(ctx: "ExportContext", exporter: str, opset: int) -> dict[str, Any]:
     """Classes, preprocessing and provenance of the model being exported."""
     from vitcore import __version__ as vitcore_version
-
     from vitcore_export_onnx import __version__
 
     pre = ctx.preprocessing.to_dict()

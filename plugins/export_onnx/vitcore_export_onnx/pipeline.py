@@ -20,7 +20,6 @@ from vitcore.components import ExportContext
 from vitcore.errors import VitcoreError
 from vitcore.runs import now_iso, write_json_atomic
 from vitcore.versions import write_model_card
-
 from vitcore_export_onnx import __version__, convert, metadata, quantize, verify
 from vitcore_export_onnx.exporter import OnnxOptions
 

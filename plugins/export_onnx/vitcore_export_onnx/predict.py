@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from vitcore.errors import VitcoreError
-
 from vitcore_export_onnx import metadata
 from vitcore_export_onnx.preprocess import prepare
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from vitcore.testing import check_exporter, check_model_builder
-
 from vitcore_vit_hf.export import HFPretrainedExporter
 from vitcore_vit_hf.models import HFViT
+
+from vitcore.testing import check_exporter, check_model_builder
 
 
 def test_hf_vit_keeps_the_model_builder_contract(tiny):

@@ -8,11 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from transformers import ViTForImageClassification
+from vitcore_vit_hf.models import HFViT, HFViTOptions
 
 from vitcore.components import ModelContext
 from vitcore.errors import VitcoreError
-
-from vitcore_vit_hf.models import HFViT, HFViTOptions
 
 POS = "vit.embeddings.position_embeddings"
 NEW_CLASSES = ["ant", "bee", "cat", "dog", "eel"]

@@ -7,13 +7,12 @@ import subprocess
 import sys
 
 import pytest
+from vitcore_vit_hf.models import HFViT, HFViTOptions
 
 from vitcore import plugins
 from vitcore.components import ExportContext, ModelContext, Preprocessing
 from vitcore.errors import SpecError, VitcoreError
 from vitcore.spec import load_dict
-
-from vitcore_vit_hf.models import HFViT, HFViTOptions
 
 
 def _python(*args: str) -> str:

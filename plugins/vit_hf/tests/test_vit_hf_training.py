@@ -7,14 +7,13 @@ import json
 import torch
 from PIL import Image
 from transformers import AutoImageProcessor, ViTForImageClassification
+from vitcore_vit_hf.export import HFPretrainedExporter
+from vitcore_vit_hf.models import HFViT, HFViTOptions
 
 from vitcore.builtin.transforms import eval_transform
 from vitcore.components import ExportContext, ModelContext
 from vitcore.engine.trainer import train
 from vitcore.spec import load_dict
-
-from vitcore_vit_hf.export import HFPretrainedExporter
-from vitcore_vit_hf.models import HFViT, HFViTOptions
 
 
 def test_a_run_trains_and_exports_a_folder_transformers_loads(tmp_path, tiny, image_folder):

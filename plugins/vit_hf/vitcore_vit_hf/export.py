@@ -10,7 +10,6 @@ from typing import Callable
 
 from vitcore.components import ExportContext, Exporter
 from vitcore.errors import VitcoreError
-
 from vitcore_vit_hf.processor import image_processor
 
 

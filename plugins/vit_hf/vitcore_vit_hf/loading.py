@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from vitcore.builtin.models import load_state_dict_file, resize_pos_embed
 from vitcore.errors import VitcoreError
-
 from vitcore_vit_hf.models import STRUCTURE_FIELDS, TUNABLE_FIELDS, HFViTOptions
 from vitcore_vit_hf.source import read_json
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 
 from vitcore.components import ModelBuilder, ModelContext, Options, Preprocessing
-
 from vitcore_vit_hf.processor import preprocessing_from_config
 from vitcore_vit_hf.source import read_json, resolve_pretrained
 
@@ -102,7 +101,11 @@ class HFViT(ModelBuilder):
 
     def build(self, ctx: ModelContext) -> "torch.nn.Module":
         from vitcore_vit_hf.classifier import HFImageClassifier
-        from vitcore_vit_hf.loading import architecture_only, from_config, from_pretrained
+        from vitcore_vit_hf.loading import (
+            architecture_only,
+            from_config,
+            from_pretrained,
+        )
 
         pretrained = self.options.pretrained
         self._folder = folder = resolve_pretrained(pretrained, ctx.spec_dir) if pretrained else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vitcore.components import ViTView
+from vitcore.components import ViTView, evaluating
 
 
 def _pair(value: Any) -> tuple[int, int]:
@@ -34,13 +34,8 @@ def hf_view(model: Any) -> ViTView | None:
     positions = embeddings.position_embeddings
 
     def capture_attention(images: torch.Tensor) -> list[torch.Tensor]:
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                return [a.detach() for a in model.attention_maps(images)]
-        finally:
-            model.train(was_training)
+        with evaluating(model):
+            return [a.detach() for a in model.attention_maps(images)]
 
     return ViTView(
         model=model,

@@ -8,11 +8,10 @@ import random
 import numpy as np
 import pytest
 import torch
+from vitcore_vit_timm.augment import TimmMixup, TimmRandAugment, TimmRandomErasing
 
 from vitcore.components import AugmentationContext, Preprocessing
 from vitcore.testing import check_augmentation, colour_images
-
-from vitcore_vit_timm.augment import TimmMixup, TimmRandAugment, TimmRandomErasing
 
 CTX = AugmentationContext(preprocessing=Preprocessing(32), num_classes=3)
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from vitcore_vit_timm.models import TimmViT
+from vitcore_vit_timm.options import TimmViTOptions
 
 from vitcore.components import ModelContext
 from vitcore.engine.optim import build_optimizer, build_scheduler, param_groups
 from vitcore.spec import TrainSpec
-
-from vitcore_vit_timm.models import TimmViT
-from vitcore_vit_timm.options import TimmViTOptions
 
 
 def _builder_and_model(**options) -> tuple[TimmViT, torch.nn.Module]:

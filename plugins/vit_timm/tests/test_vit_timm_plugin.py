@@ -7,15 +7,14 @@ import subprocess
 import sys
 
 import pytest
+from vitcore_vit_timm.augment import TimmMixup, TimmRandAugment, TimmRandomErasing
+from vitcore_vit_timm.models import TimmViT
+from vitcore_vit_timm.options import TimmViTOptions
 
 from vitcore import plugins
 from vitcore.components import ModelContext
 from vitcore.errors import SpecError, VitcoreError
 from vitcore.spec import load_dict
-
-from vitcore_vit_timm.augment import TimmMixup, TimmRandAugment, TimmRandomErasing
-from vitcore_vit_timm.models import TimmViT
-from vitcore_vit_timm.options import TimmViTOptions
 
 
 def _python(*args: str) -> str:

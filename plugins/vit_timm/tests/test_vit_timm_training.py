@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import torch
+from vitcore_vit_timm.models import TimmViT
+from vitcore_vit_timm.options import TimmViTOptions
 
 from vitcore.components import ModelContext
 from vitcore.engine.trainer import train
 from vitcore.spec import load_dict
 from vitcore.testing import check_model_builder
-
-from vitcore_vit_timm.models import TimmViT
-from vitcore_vit_timm.options import TimmViTOptions
 
 MODEL = {"type": "timm_vit", "name": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 8, "depth": 1,
          "embed_dim": 32, "num_heads": 2}

@@ -6,12 +6,11 @@ import os
 
 import pytest
 import torch
+from vitcore_vit_timm.models import TimmViT
+from vitcore_vit_timm.options import TimmViTOptions
 
 from vitcore.components import ModelContext
 from vitcore.errors import VitcoreError
-
-from vitcore_vit_timm.models import TimmViT
-from vitcore_vit_timm.options import TimmViTOptions
 
 ADAPTED = ("head.weight", "head.bias", "pos_embed")
 

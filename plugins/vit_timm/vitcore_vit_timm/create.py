@@ -13,7 +13,6 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from vitcore.errors import VitcoreError
-
 from vitcore_vit_timm.weights import Checkpoint, checkpoint_classes
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

@@ -11,7 +11,6 @@ from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any
 
 from vitcore.errors import VitcoreError
-
 from vitcore_vit_timm.create import classifier_names
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vitcore.components import ModelBuilder, ModelContext, Preprocessing
-
 from vitcore_vit_timm.create import create_model
 from vitcore_vit_timm.finetune import freeze, layer_decay_groups, no_decay_names
 from vitcore_vit_timm.options import TimmViTOptions

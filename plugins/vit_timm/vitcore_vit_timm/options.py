@@ -11,7 +11,6 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from vitcore.components import Options
-
 from vitcore_vit_timm.names import check_name
 
 Unit = Annotated[float, Field(ge=0, le=1)]

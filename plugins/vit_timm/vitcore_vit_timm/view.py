@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from vitcore.components import ViTView
+from vitcore.components import ViTView, evaluating
 
 
 @contextmanager
@@ -43,13 +43,8 @@ def timm_view(model: Any) -> ViTView | None:
 
     def capture_attention(images: torch.Tensor) -> list[torch.Tensor]:
         store: list[torch.Tensor] = []
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad(), _explicit_attention(blocks, store):
-                model(images)
-        finally:
-            model.train(was_training)
+        with evaluating(model), _explicit_attention(blocks, store):
+            model(images)
         return store
 
     patch_embed = model.patch_embed

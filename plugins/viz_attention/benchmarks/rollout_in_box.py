@@ -15,10 +15,14 @@ import time
 from pathlib import Path
 
 import torch
+from vitcore_viz_attention.boxes import (
+    fresh_model,
+    rollout_box_ratios,
+    validation_boxes,
+)
 
 from vitcore.inference import load_run_model
 from vitcore.runs import read_json, resolve_run_dir
-from vitcore_viz_attention.boxes import fresh_model, rollout_box_ratios, validation_boxes
 
 SETTINGS = (("mean", 0.0), ("max", 0.0), ("min", 0.0), ("mean", 0.9), ("max", 0.9))
 

@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import statistics
 
+from vitcore_viz_attention.boxes import (
+    fresh_model,
+    rollout_box_ratios,
+    validation_boxes,
+)
+
 from vitcore.inference import load_run_model
 from vitcore.metrics_file import read_records
 from vitcore.runs import read_json
-from vitcore_viz_attention.boxes import fresh_model, rollout_box_ratios, validation_boxes
 
 
 def test_rollout_favours_the_shape_after_training_and_not_before(shapes_run):

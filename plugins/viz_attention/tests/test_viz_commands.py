@@ -7,10 +7,10 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from vitcore_viz_attention.commands import add_commands
 
 from vitcore.cli import VitcoreGroup
 from vitcore.testing import run_cli
-from vitcore_viz_attention.commands import add_commands
 
 
 @pytest.fixture

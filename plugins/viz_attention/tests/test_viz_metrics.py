@@ -6,8 +6,6 @@ import math
 
 import pytest
 import torch
-
-from vitcore.components import Preprocessing
 from vitcore_viz_attention.boxes import box_in_model_pixels
 from vitcore_viz_attention.metrics import (
     attention_entropy,
@@ -17,7 +15,13 @@ from vitcore_viz_attention.metrics import (
     patch_centres,
     query_attention,
 )
-from vitcore_viz_attention.weights import block_rms, position_similarity, principal_filters
+from vitcore_viz_attention.weights import (
+    block_rms,
+    position_similarity,
+    principal_filters,
+)
+
+from vitcore.components import Preprocessing
 
 
 def test_entropy_is_log_t_for_uniform_and_zero_for_one_hot_heads():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from vitcore_viz_attention.rollout import (
     attention_rollout,
     discard_lowest,

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-
-from vitcore.components import Preprocessing, VisualizerContext
-from vitcore.errors import VitcoreError
-from vitcore.testing import check_visualizer, colour_images
 from vitcore_viz_attention.attention_viz import AttentionMaps, AttentionRollout
 from vitcore_viz_attention.base import VizContext
 from vitcore_viz_attention.visualizers import VISUALIZERS
 from vitcore_viz_attention.weights_viz import PatchEmbedding, PositionEmbedding
+
+from vitcore.components import Preprocessing, VisualizerContext
+from vitcore.errors import VitcoreError
+from vitcore.testing import check_visualizer, colour_images
 
 #: File names each visualizer writes for a 2-sample context.
 FILES = {

@@ -137,7 +137,11 @@ class AttentionStats(ViTVisualizer):
             return []
         import torch
 
-        from vitcore_viz_attention.metrics import attention_entropy, mean_attention_distance, patch_centres
+        from vitcore_viz_attention.metrics import (
+            attention_entropy,
+            mean_attention_distance,
+            patch_centres,
+        )
 
         maps = capture(view, inputs.batch)
         entropy = torch.stack([attention_entropy(a) for a in maps])

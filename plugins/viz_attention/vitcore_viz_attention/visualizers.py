@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from vitcore_viz_attention.attention_viz import AttentionMaps, AttentionRollout, AttentionStats
+from vitcore_viz_attention.attention_viz import (
+    AttentionMaps,
+    AttentionRollout,
+    AttentionStats,
+)
 from vitcore_viz_attention.base import ViTVisualizer
-from vitcore_viz_attention.weights_viz import FCLayers, PatchEmbedding, PositionEmbedding
+from vitcore_viz_attention.weights_viz import (
+    FCLayers,
+    PatchEmbedding,
+    PositionEmbedding,
+)
 
 VISUALIZERS: tuple[type[ViTVisualizer], ...] = (
     AttentionMaps, AttentionRollout, AttentionStats, PositionEmbedding, PatchEmbedding, FCLayers,
