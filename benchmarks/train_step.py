@@ -4,7 +4,7 @@ Same model, batches (synthetic uint8, already on the device), precision, optimiz
 setting, interleaved in one process so both see the same machine state.
 
     python benchmarks/train_step.py --model vit_cpu_small --batch 64 --steps 20          # CPU
-    python benchmarks/train_step.py --model vit_b16 --batch 256 --precision bf16 --compile  # CUDA
+    python benchmarks/train_step.py --model vit_b16 --batch auto --precision bf16 --compile  # CUDA
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ def flops_per_step(setup, batch_images: torch.Tensor, targets: torch.Tensor) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(MODELS), default="vit_cpu_small")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=lambda v: v if v == "auto" else int(v), default=64,
+                        help="images per step, or auto: the largest that fits in memory, as a run chooses it")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--precision", default="auto")
@@ -51,6 +52,7 @@ def main() -> None:
     setup = make_setup(args.model, args.batch, args.steps * (args.repeats * 2 + 2), args.precision,
                        args.compile, args.device)
     device = setup.trainer.device
+    batch = setup.batches[0][0].shape[0]
     engine_epoch(setup, 3)  # warm-up (and compilation) for both paths
     bare_epoch(setup, 3)
     if device.type == "cuda":
@@ -59,10 +61,10 @@ def main() -> None:
     for _ in range(args.repeats):  # interleaved: drift hits both alike
         engine_times.append(timed(lambda: engine_epoch(setup, args.steps), device))
         bare_times.append(timed(lambda: bare_epoch(setup, args.steps), device))
-    images = args.batch * args.steps
+    images = batch * args.steps
     engine_ips, bare_ips = images / min(engine_times), images / min(bare_times)
     result = {
-        "model": args.model, "batch": args.batch, "steps": args.steps, "repeats": args.repeats,
+        "model": args.model, "batch": batch, "batch_auto": args.batch == "auto", "steps": args.steps, "repeats": args.repeats,
         "device": str(device), "precision": setup.trainer.precision.name, "compile": args.compile,
         "engine_images_per_sec": round(engine_ips, 1), "bare_images_per_sec": round(bare_ips, 1),
         "engine_vs_bare": round(engine_ips / bare_ips, 4), "machine": machine(),

@@ -45,8 +45,11 @@ class TrainSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     epochs: int = Field(10, ge=1, description="Number of passes over the training split.")
-    batch_size: int = Field(
-        64, ge=1, description="Global batch size (split across processes under torchrun)."
+    batch_size: Union[int, Literal["auto"]] = Field(
+        64,
+        description="Global batch size (split across processes under torchrun). auto: on CUDA the largest "
+        "batch whose real training step fits in memory (probed on a copy of the model, 90% of it kept, "
+        "at most 1024 per GPU); 64 on CPU and MPS. The number chosen is saved in the run's spec.json.",
     )
     grad_accum_steps: int = Field(
         1, ge=1, description="Micro-batches accumulated per optimizer step (batch_size is per micro-batch)."
@@ -97,6 +100,13 @@ class TrainSpec(BaseModel):
     max_steps_per_epoch: int | None = Field(
         None, ge=1, description="Cap on optimizer steps per epoch (quick trials)."
     )
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("must be 'auto' or a whole number >= 1")
+        return value
 
     @field_validator("num_workers")
     @classmethod

@@ -52,6 +52,15 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def min_over_ranks(value: int, device: torch.device) -> int:
+    """The smallest of every rank's ``value`` (e.g. the batch that fits on every GPU)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = torch.tensor([value], dtype=torch.int64, device=device)
+    dist.all_reduce(box, op=dist.ReduceOp.MIN)
+    return int(box.item())
+
+
 def broadcast_object(value: Any, info: DistInfo) -> Any:
     """Rank 0's value on every rank (e.g. the run directory rank 0 created)."""
     if not info.enabled:

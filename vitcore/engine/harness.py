@@ -35,7 +35,7 @@ class Setup:
     batches: list[tuple[torch.Tensor, torch.Tensor]]
 
 
-def make_setup(model_name: str, batch: int, steps: int, precision: str = "auto", compile_model: bool = False,
+def make_setup(model_name: str, batch: int | str, steps: int, precision: str = "auto", compile_model: bool = False,
                device: str = "auto", log_every_steps: int = 20) -> Setup:
     """A trainer configured like a real run, and synthetic uint8 batches already on the device."""
     sizes = MODELS[model_name]
@@ -51,8 +51,11 @@ def make_setup(model_name: str, batch: int, steps: int, precision: str = "auto",
     torch.manual_seed(0)
     builder = resolved.model.instantiate()
 
-    raw = builder.build(ModelContext(num_classes=10, class_names=[str(i) for i in range(10)])).to(trainer.device)
+    raw = builder.build(ModelContext(num_classes=10, class_names=[str(i) for i in range(10)]))
     cfg = resolved.train
+    if batch == "auto":  # as a run with batch_size auto chooses it (probed on CUDA)
+        batch = cfg.batch_size = trainer._auto_batch_size(builder, raw, builder.preprocessing(), 10, 10**9)
+    raw = raw.to(trainer.device)
     optimizer = build_optimizer(param_groups(raw, cfg.weight_decay, builder.no_weight_decay(raw)), cfg,
                                 trainer.device)
     scheduler = build_scheduler(optimizer, cfg, steps)

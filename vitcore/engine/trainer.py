@@ -104,6 +104,7 @@ class Trainer:
         self.state = _State()
         self.started = time.perf_counter()
         self.lineage: dict[str, Any] | None = None
+        self.auto_batch: dict[str, Any] | None = None  # how batch_size auto was decided
         self.earlier_wall_time = 0.0  # seconds spent before a resume
 
     # -- set-up ----------------------------------------------------------------------------
@@ -171,6 +172,8 @@ class Trainer:
         classes = list(splits.classes)
         builder, model, pre = self._build_model(classes)
         train_tf, eval_tf, batch_transforms = self._transforms(pre, len(classes))
+        if cfg.batch_size == "auto":
+            cfg.batch_size = self._auto_batch_size(builder, model, pre, len(classes), len(splits.train))
         loaders = build_loaders(
             splits.train, splits.val, train_tf, eval_tf, cfg.batch_size, self.info, self.device,
             cfg.seed, cfg.num_workers,
@@ -190,10 +193,7 @@ class Trainer:
         raw_model = model.to(self.device)
         if cfg.channels_last:
             raw_model = raw_model.to(memory_format=torch.channels_last)
-        groups = builder.param_groups(raw_model, cfg.weight_decay, cfg.lr) or param_groups(
-            raw_model, cfg.weight_decay, builder.no_weight_decay(raw_model)
-        )
-        optimizer = build_optimizer(groups, cfg, self.device)
+        optimizer = self._make_optimizer(builder, raw_model)
         scheduler = build_scheduler(optimizer, cfg, steps_per_epoch)
         scaler = torch.amp.GradScaler(self.device.type) if self.precision.use_scaler else None
 
@@ -244,6 +244,43 @@ class Trainer:
         dist.barrier(self.info)
         return RunResult(run_dir, summary)
 
+    def _make_optimizer(self, builder, model: torch.nn.Module) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        groups = builder.param_groups(model, cfg.weight_decay, cfg.lr) or param_groups(
+            model, cfg.weight_decay, builder.no_weight_decay(model)
+        )
+        return build_optimizer(groups, cfg, self.device)
+
+    def _auto_batch_size(self, builder, model, pre, num_classes: int, train_size: int) -> int:
+        """``batch_size: auto``: probe device memory (CUDA) and agree on the smallest over ranks.
+
+        The number chosen is written into the run's spec.json, so a resume or a repeat of the
+        run uses the same batch without probing again.
+        """
+        from vitcore.engine import batch_size as auto
+
+        if self.device.type != "cuda":
+            chosen = auto.cap_to_data(auto.HOST_AUTO_BATCH * self.info.world_size, self.info.world_size,
+                                      train_size)
+            self.auto_batch = {"chosen": chosen, "probed": None, "reason": f"no probing on {self.device.type}"}
+            return chosen
+        probed = auto.probe_batch_size(
+            model, lambda copy: self._make_optimizer(builder, copy),
+            lambda: self.precision.autocast(self.device), self.device, pre.image_size, num_classes,
+        )
+        probed = dist.min_over_ranks(probed, self.device)
+        if probed < 1:
+            raise VitcoreError(
+                f"train.batch_size: auto found that not even one image fits in the memory of {self.device}; "
+                "use a smaller model or image size, precision bf16, or another device"
+            )
+        chosen = auto.with_margin(probed, self.info.world_size, train_size)
+        self.auto_batch = {"chosen": chosen, "probed": probed, "reason": "largest step that fits, times "
+                           f"{auto.SAFETY_MARGIN} for what the probe does not see"}
+        if self.info.is_main:
+            print(f"train.batch_size auto: {chosen} ({probed} per process fit on {self.device})", flush=True)
+        return chosen
+
     def _maybe_resume(self, run_dir, model, optimizer, scheduler, scaler) -> None:
         last = run_dir / "checkpoints" / "last.pt"
         if self.resume_dir is None or not last.is_file():
@@ -283,6 +320,8 @@ class Trainer:
         summary.setdefault("started", now_iso())
         if self.lineage is not None:
             summary["lineage"] = self.lineage
+        if self.auto_batch is not None:
+            summary["auto_batch_size"] = self.auto_batch
         self.earlier_wall_time = float(summary.get("wall_time_s") or 0.0)
         if resumed:
             summary.setdefault("resumed", []).append({"at": now_iso(), "from_epoch": self.state.epoch})
