@@ -4,7 +4,7 @@ Same model, batches (synthetic uint8, already on the device), precision, optimiz
 setting, interleaved in one process so both see the same machine state.
 
     python benchmarks/train_step.py --model vit_cpu_small --batch 64 --steps 20          # CPU
-    python benchmarks/train_step.py --model vit_b16 --batch auto --precision bf16 --compile  # CUDA
+    python benchmarks/train_step.py --model gpu --batch auto --precision bf16 --compile      # CUDA
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from common import machine, timed  # noqa: E402
 
 from vitcore.engine.harness import MODELS, bare_epoch, engine_epoch, make_setup  # noqa: E402
 
-#: Dense bf16 peak of the GPUs we quote MFU against (FLOP/s).
+#: Dense bf16 datasheet peak of the GPUs we quote MFU against (FLOP/s).
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 
 def flops_per_step(setup, batch_images: torch.Tensor, targets: torch.Tensor) -> int:
+    """FLOPs of one forward + backward, counted by torch.utils.flop_counter on the eager model."""
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
@@ -37,19 +38,24 @@ def flops_per_step(setup, batch_images: torch.Tensor, targets: torch.Tensor) -> 
     return counter.get_total_flops()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=sorted(MODELS), default="vit_cpu_small")
-    parser.add_argument("--batch", type=lambda v: v if v == "auto" else int(v), default=64,
-                        help="images per step, or auto: the largest that fits in memory, as a run chooses it")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--precision", default="auto")
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
+def matmul_peak(device: torch.device, size: int = 8192, repeats: int = 20) -> float:
+    """What a large bf16 matmul reaches on this device (FLOP/s): the ceiling a model can approach."""
+    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
+    for _ in range(3):
+        a @ b
+    seconds = timed(lambda: [a @ b for _ in range(repeats)], device)
+    return 2 * size**3 * repeats / seconds
 
-    setup = make_setup(args.model, args.batch, args.steps * (args.repeats * 2 + 2), args.precision,
+
+def peak_host_memory_gib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def measure(args: argparse.Namespace, model_name: str) -> dict:
+    setup = make_setup(model_name, args.batch, args.steps * (args.repeats * 2 + 2), args.precision,
                        args.compile, args.device)
     device = setup.trainer.device
     batch = setup.batches[0][0].shape[0]
@@ -64,21 +70,51 @@ def main() -> None:
     images = batch * args.steps
     engine_ips, bare_ips = images / min(engine_times), images / min(bare_times)
     result = {
-        "model": args.model, "batch": batch, "batch_auto": args.batch == "auto", "steps": args.steps, "repeats": args.repeats,
-        "device": str(device), "precision": setup.trainer.precision.name, "compile": args.compile,
-        "engine_images_per_sec": round(engine_ips, 1), "bare_images_per_sec": round(bare_ips, 1),
-        "engine_vs_bare": round(engine_ips / bare_ips, 4), "machine": machine(),
+        "model": model_name, "batch": batch, "batch_auto": args.batch == "auto", "steps": args.steps,
+        "repeats": args.repeats, "device": str(device), "precision": setup.trainer.precision.name,
+        "compile": args.compile, "engine_images_per_sec": round(engine_ips, 1),
+        "bare_images_per_sec": round(bare_ips, 1), "engine_vs_bare": round(engine_ips / bare_ips, 4),
     }
     if device.type == "cuda":
         result["peak_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         flops = flops_per_step(setup, *setup.batches[0])
-        name = torch.cuda.get_device_name()
-        peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
         step_time = min(engine_times) / args.steps
+        achieved = flops / step_time
         result["tflops_per_step"] = round(flops / 1e12, 3)
-        if peak:
-            result["mfu"] = round(flops / step_time / peak, 4)
-    print(json.dumps(result, indent=2))
+        result["achieved_tflops"] = round(achieved / 1e12, 1)
+        result["matmul_peak_tflops"] = round(matmul_peak(device) / 1e12, 1)
+        result["mfu_vs_matmul_peak"] = round(achieved / (result["matmul_peak_tflops"] * 1e12), 4)
+        name = torch.cuda.get_device_name()
+        datasheet = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+        if datasheet:
+            result["mfu_vs_datasheet"] = round(achieved / datasheet, 4)
+    else:
+        result["peak_host_memory_gib"] = round(peak_host_memory_gib(), 2)  # the whole process so far
+    del setup
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="vit_cpu_small",
+                        help=f"one of {', '.join(sorted(MODELS))}, several joined by commas, or gpu "
+                             "(vit_ti16,vit_s16,vit_b16)")
+    parser.add_argument("--batch", type=lambda v: v if v == "auto" else int(v), default=64,
+                        help="images per step, or auto: the largest that fits in memory, as a run chooses it")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    names = ["vit_ti16", "vit_s16", "vit_b16"] if args.model == "gpu" else args.model.split(",")
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        parser.error(f"--model: unknown {', '.join(unknown)}; choose from {', '.join(sorted(MODELS))}")
+    results = [measure(args, name) for name in names]
+    print(json.dumps({"machine": machine(), "results": results}, indent=2))
 
 
 if __name__ == "__main__":

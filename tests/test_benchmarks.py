@@ -1,0 +1,44 @@
+"""Each benchmark command runs on the CPU and prints the figures RESULTS.md records (not timed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from vitcore.engine.trainer import train
+from vitcore.spec import load_dict
+from vitcore.testing import tiny_spec
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def run_benchmark(script: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout[done.stdout.index("{"):])
+
+
+def test_train_step_benchmark_compares_the_engine_with_a_bare_loop():
+    out = run_benchmark("train_step.py", "--model", "vit_cpu_small", "--batch", "8", "--steps", "2",
+                        "--repeats", "1", "--device", "cpu")
+    (result,) = out["results"]
+    assert result["engine_images_per_sec"] > 0 and result["bare_images_per_sec"] > 0
+    ratio = result["engine_images_per_sec"] / result["bare_images_per_sec"]
+    assert abs(result["engine_vs_bare"] - ratio) < 0.01 * ratio  # the printed figures are rounded
+    assert result["peak_host_memory_gib"] > 0 and "torch" in out["machine"]
+
+
+def test_train_step_benchmark_names_an_unknown_model():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "train_step.py"), "--model", "vit_huge_typo"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--model: unknown vit_huge_typo" in done.stderr
+
+
+def test_end_to_end_benchmark_reads_epoch_times_and_time_to_target_from_a_run(tmp_path):
+    run_dir = train(load_dict(tiny_spec(tmp_path, epochs=3))).run_dir
+    out = run_benchmark("end_to_end.py", "--run-dir", str(run_dir), "--target", "0.0")
+    assert out["epochs"] == 3 and out["mean_epoch_seconds"] > 0
+    assert out["reached_target"]["epoch"] == 1, "any accuracy reaches a target of 0 after the first epoch"
