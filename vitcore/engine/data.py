@@ -4,20 +4,35 @@ Images travel as uint8 (a quarter of the bytes of float32) and are normalised on
 the host does the least work per image. Batches come from one global, seeded order: each rank
 takes its slice of every global batch, which makes a torchrun run see exactly the batches a single
 process with the same global batch sees.
+
+Three ways to decode (``decode`` of ``build_loaders``), so a fast GPU is not starved by the CPU:
+
+* ``loader``: PIL decodes in the DataLoader workers (the default; works with any dataset).
+* ``cache``: every image is decoded once into a uint8 memory map (``decoded_cache``); workers
+  then only crop and augment raw pixels. Training crops come from the centre square.
+* ``device``: workers read file bytes; the training device decodes JPEG batches (nvJPEG on
+  CUDA) and runs the per-sample transforms (``device_decode``). Needs file-backed datasets.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vitcore.components import Preprocessing
-from vitcore.engine.distributed import DistInfo
+from vitcore.engine.distributed import DistInfo, barrier
 from vitcore.errors import VitcoreError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from vitcore.engine.device_decode import DeviceDecodeLoader
+
+#: The values of ``build_loaders(decode=...)`` (the spec's ``train.decode``).
+DECODE_MODES = ("loader", "cache", "device")
 
 
 class TransformedDataset(Dataset):
@@ -118,16 +133,20 @@ def auto_workers(device: torch.device, info: DistInfo) -> int:
 
 @dataclass
 class Loaders:
-    train: DataLoader
-    val: DataLoader
+    """Iterables of ``(uint8 (B, 3, s, s) images, int64 labels)``; with decode 'device' the images
+    are already on the device (``DeviceDecodeLoader``)."""
+
+    train: "DataLoader | DeviceDecodeLoader"
+    val: "DataLoader | DeviceDecodeLoader"
     train_sampler: GlobalBatchSampler
 
 
-def _loader(dataset: Dataset, workers: int, device: torch.device, **kwargs: Any) -> DataLoader:
+def _loader(dataset: Dataset, workers: int, device: torch.device, pin_memory: bool | None = None,
+            **kwargs: Any) -> DataLoader:
     return DataLoader(
         dataset,
         num_workers=workers,
-        pin_memory=device.type == "cuda",
+        pin_memory=device.type == "cuda" if pin_memory is None else pin_memory,
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         **kwargs,
@@ -144,23 +163,78 @@ def build_loaders(
     device: torch.device,
     seed: int,
     num_workers: int | str,
+    decode: str = "loader",
+    cache_root: Path | None = None,
+    preprocessing: Preprocessing | None = None,
 ) -> Loaders:
+    """Train and validation loaders; ``decode`` picks where images are decoded (module docstring).
+
+    'cache' needs ``cache_root`` (the cache goes to ``cache_root/decoded``) and ``preprocessing``
+    (the cached square's side is ``round(image_size / crop_pct)``); under torchrun rank 0 builds
+    it while the other ranks wait, then they reuse it.
+    """
+    if decode not in DECODE_MODES:
+        raise VitcoreError(f"train.decode: unknown mode {decode!r}; choose one of {', '.join(DECODE_MODES)}")
     if len(train_set) == 0:  # type: ignore[arg-type]
         raise VitcoreError("data: the training split is empty")
     if len(val_set) == 0:  # type: ignore[arg-type]
         raise VitcoreError("data: the validation split is empty (add images or raise val_fraction)")
+    if decode == "cache":
+        train_set, val_set = _cached_splits(train_set, val_set, cache_root, preprocessing, info)
     workers = auto_workers(device, info) if num_workers == "auto" else int(num_workers)
     train_size = len(train_set)  # type: ignore[arg-type]
     sampler = GlobalBatchSampler(
         train_size, batch_size, info, seed, shuffle=True, drop_last=train_size >= batch_size
     )
     generator = torch.Generator().manual_seed(seed + info.rank)
+    val_sampler = ShardSampler(len(val_set), info)  # type: ignore[arg-type]
+    val_batch = max(1, batch_size // info.world_size) * 2
+    if decode == "device":
+        return _device_loaders(train_set, val_set, train_transform, eval_transform, workers, device,
+                               sampler, generator, val_sampler, val_batch)
     train = _loader(TransformedDataset(train_set, train_transform), workers, device,
                     batch_sampler=sampler, generator=generator)
     val = _loader(TransformedDataset(val_set, eval_transform), workers, device,
-                  sampler=ShardSampler(len(val_set), info),  # type: ignore[arg-type]
-                  batch_size=max(1, batch_size // info.world_size) * 2)
+                  sampler=val_sampler, batch_size=val_batch)
     return Loaders(train, val, sampler)
+
+
+def _cached_splits(train_set: Dataset, val_set: Dataset, cache_root: Path | None,
+                   pre: Preprocessing | None, info: DistInfo) -> tuple[Dataset, Dataset]:
+    """Both splits from the uint8 cache; rank 0 builds it first, the other ranks then reuse it."""
+    from vitcore.engine.decoded_cache import open_or_build
+
+    if cache_root is None:
+        raise VitcoreError("train.decode: 'cache' needs a cache folder (cache_root); use 'loader' without one")
+    if pre is None:
+        raise VitcoreError("train.decode: 'cache' needs the model's preprocessing to size the cache")
+    if not info.is_main:
+        barrier(info)
+    try:
+        train = open_or_build(train_set, pre, cache_root, show_progress=info.is_main)
+        val = open_or_build(val_set, pre, cache_root, show_progress=info.is_main)
+    finally:
+        if info.is_main:  # also on failure: the others then fail on their own instead of hanging
+            barrier(info)
+    return train, val
+
+
+def _device_loaders(train_set: Dataset, val_set: Dataset, train_transform: Callable,
+                    eval_transform: Callable, workers: int, device: torch.device,
+                    sampler: GlobalBatchSampler, generator: torch.Generator, val_sampler: ShardSampler,
+                    val_batch: int) -> Loaders:
+    """Workers read file bytes; ``DeviceDecodeLoader`` decodes and transforms on ``device``."""
+    from vitcore.engine.device_decode import DeviceDecodeLoader, EncodedFiles, collate_encoded, samples_of
+
+    train_files, val_files = EncodedFiles(samples_of(train_set)), EncodedFiles(samples_of(val_set))
+    # Not pinned: the bytes are small, decode_jpeg wants them in ordinary CPU memory, and pinning
+    # would rebuild the batch list without its paths.
+    train = _loader(train_files, workers, device, pin_memory=False, collate_fn=collate_encoded,
+                    batch_sampler=sampler, generator=generator)
+    val = _loader(val_files, workers, device, pin_memory=False, collate_fn=collate_encoded,
+                  sampler=val_sampler, batch_size=val_batch)
+    return Loaders(DeviceDecodeLoader(train, train_transform, device),
+                   DeviceDecodeLoader(val, eval_transform, device), sampler)
 
 
 def first_samples(dataset: Dataset, transform: Callable, count: int) -> Sequence[tuple[torch.Tensor, int]]:
