@@ -88,6 +88,14 @@ class TrainSpec(BaseModel):
     num_workers: Union[int, Literal["auto"]] = Field(
         "auto", description="Data-loader worker processes per training process (auto: by CPU count and device)."
     )
+    decode: Literal["loader", "cache", "device"] = Field(
+        "loader",
+        description="Where images are decoded. loader: PIL in the data-loader workers (any dataset). "
+        "cache: each image decoded once into a uint8 cache under VITCORE_CACHE (short side resized to "
+        "image_size / crop_pct, the centre square kept), then read without decoding. device: JPEG bytes "
+        "decoded on the training device (nvJPEG on CUDA) and the per-sample augmentations run there; "
+        "needs a file-backed dataset (imagefolder, csv, shapes).",
+    )
     log_every_steps: int = Field(
         20, ge=1, description="Log training loss/accuracy every N optimizer steps (one host sync each)."
     )

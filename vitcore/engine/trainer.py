@@ -176,7 +176,7 @@ class Trainer:
             cfg.batch_size = self._auto_batch_size(builder, model, pre, len(classes), len(splits.train))
         loaders = build_loaders(
             splits.train, splits.val, train_tf, eval_tf, cfg.batch_size, self.info, self.device,
-            cfg.seed, cfg.num_workers,
+            cfg.seed, cfg.num_workers, decode=cfg.decode, cache_root=cache_dir(), preprocessing=pre,
         )
         steps_per_epoch = len(loaders.train) // cfg.grad_accum_steps
         if cfg.max_steps_per_epoch:
