@@ -1,7 +1,20 @@
 """Input pipeline: images/second from a JPEG ImageFolder through decode, augmentation and
-collation (the engine's own loader), to set against the training step's rate.
+collation (the engine's own loaders), to set against the training step's rate.
 
-    python benchmarks/input_pipeline.py --images 512 --size 224 --workers 0
+Each decode mode of ``build_loaders`` is timed on the same files: ``loader`` (PIL in the
+workers), ``cache`` (decoded once into a uint8 memory map; the build is timed separately) and
+``device`` (JPEG batches decoded on the device, transforms there too). Every mode runs one
+untimed pass first (page cache, worker start-up, nvJPEG set-up), then one timed pass whose
+batches are moved to the device, as the trainer does.
+
+    python benchmarks/input_pipeline.py --images 512 --size 224 --workers 0 --decode all
+
+With ``--model`` (a benchmark model of vitcore.engine.harness, e.g. vit_b16) each mode also feeds
+the engine's real training step, timed against the same step on synthetic batches already on the
+device: ``fed_vs_synthetic`` near 1 means the pipeline keeps the device busy (the target on CUDA is
+at least 0.9 for ViT-B/16).
+
+    python benchmarks/input_pipeline.py --model vit_b16 --images 4096 --workers 12 --precision bf16 --compile
 """
 
 from __future__ import annotations
@@ -15,7 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine  # noqa: E402
+from common import machine, timed  # noqa: E402
+
+MODES = ("loader", "cache", "device")
 
 
 def write_jpegs(root: Path, count: int, size: int) -> None:
@@ -30,13 +45,59 @@ def write_jpegs(root: Path, count: int, size: int) -> None:
         Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=90)
 
 
+def one_pass(loader, device) -> tuple[int, float]:
+    """(images, seconds) of one pass, batches moved to ``device`` and the device synchronised."""
+    seen = 0
+
+    def run() -> None:
+        nonlocal seen
+        for images, _ in loader:
+            images = images.to(device, non_blocking=True)
+            seen += images.shape[0]
+
+    elapsed = timed(run, device)
+    return seen, elapsed
+
+
+def fed_training(setup, loader, device) -> dict:
+    """The engine's training step fed by ``loader``, against the same step on synthetic batches."""
+    from vitcore.engine.harness import engine_epoch
+
+    steps = len(loader)
+    train = lambda: setup.trainer.train_epoch(setup.model, loader, setup.normalize, setup.optimizer,  # noqa: E731
+                                              setup.scheduler, setup.scaler, [], steps, 0)
+    train()  # warm-up (and compilation)
+    engine_epoch(setup, steps)
+    fed = timed(train, device)
+    synthetic = timed(lambda: engine_epoch(setup, steps), device)
+    images = steps * setup.batches[0][0].shape[0]
+    return {"fed_train_images_per_sec": round(images / fed, 1),
+            "synthetic_train_images_per_sec": round(images / synthetic, 1),
+            "fed_vs_synthetic": round(synthetic / fed, 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--decode", choices=(*MODES, "all"), default="all")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--model", help="also feed this model's training step (sets --size to its input)")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
+    setup = None
+    if args.model:
+        from vitcore.engine.harness import MODELS, make_setup
+
+        if args.model not in MODELS:
+            parser.error(f"--model: unknown {args.model}; choose from {', '.join(sorted(MODELS))}")
+        args.size = MODELS[args.model]["image_size"]
+        setup = make_setup(args.model, args.batch, 10 * args.images, args.precision, args.compile, args.device)
+
+    import warnings
 
     import torch
 
@@ -46,20 +107,34 @@ def main() -> None:
     from vitcore.engine.data import build_loaders
     from vitcore.engine.distributed import DistInfo
 
+    warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
+    name = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = torch.device(name)
+    modes = MODES if args.decode == "all" else (args.decode,)
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "images"
         write_jpegs(root, args.images, args.size)
         splits = load_image_folder(root, val_fraction=0.05, split_seed=0, check_images=False)
-        ctx = AugmentationContext(Preprocessing(args.size), num_classes=4)
+        pre = Preprocessing(args.size)
+        ctx = AugmentationContext(pre, num_classes=4)
         transform = train_transform([RandomResizedCrop(), HorizontalFlip()], ctx)
-        loaders = build_loaders(splits.train, splits.val, transform, transform, args.batch, DistInfo(),
-                                torch.device("cpu"), 0, args.workers)
-        start, seen = time.perf_counter(), 0
-        for images, _ in loaders.train:
-            seen += images.shape[0]
-        elapsed = time.perf_counter() - start
-    print(json.dumps({"images": seen, "size": args.size, "workers": args.workers,
-                      "images_per_sec": round(seen / elapsed, 1), "machine": machine()}, indent=2))
+        for mode in modes:
+            start = time.perf_counter()
+            loaders = build_loaders(splits.train, splits.val, transform, transform, args.batch, DistInfo(),
+                                    device, 0, args.workers, decode=mode, cache_root=Path(tmp) / "cache",
+                                    preprocessing=pre)
+            build_s = time.perf_counter() - start
+            one_pass(loaders.train, device)  # warm-up: page cache, workers, decoder set-up
+            seen, elapsed = one_pass(loaders.train, device)
+            results[mode] = {"images_per_sec": round(seen / elapsed, 1)}
+            if setup is not None:
+                results[mode].update(fed_training(setup, loaders.train, device))
+            if mode == "cache":
+                results[mode].update(build_s=round(build_s, 2),
+                                     build_images_per_sec=round((len(splits.train) + len(splits.val)) / build_s, 1))
+    print(json.dumps({"images": seen, "size": args.size, "batch": args.batch, "workers": args.workers,
+                      "device": str(device), "model": args.model, "modes": results, "machine": machine()}, indent=2))
 
 
 if __name__ == "__main__":

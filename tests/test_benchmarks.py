@@ -42,3 +42,14 @@ def test_end_to_end_benchmark_reads_epoch_times_and_time_to_target_from_a_run(tm
     out = run_benchmark("end_to_end.py", "--run-dir", str(run_dir), "--target", "0.0")
     assert out["epochs"] == 3 and out["mean_epoch_seconds"] > 0
     assert out["reached_target"]["epoch"] == 1, "any accuracy reaches a target of 0 after the first epoch"
+
+
+def test_input_pipeline_benchmark_times_every_decode_mode_and_the_fed_training_step():
+    out = run_benchmark("input_pipeline.py", "--images", "48", "--batch", "8", "--workers", "0",
+                        "--device", "cpu", "--model", "vit_cpu_small")
+    assert out["size"] == 64, "the images are made at the model's input size"
+    assert set(out["modes"]) == {"loader", "cache", "device"}
+    for mode, figures in out["modes"].items():
+        assert figures["images_per_sec"] > 0 and figures["fed_train_images_per_sec"] > 0, mode
+        assert 0 < figures["fed_vs_synthetic"], mode
+    assert out["modes"]["cache"]["build_s"] > 0
