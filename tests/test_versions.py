@@ -84,6 +84,18 @@ def test_tags_are_stored_in_the_run_and_listed(tmp_path):
     assert untagged.returncode == 0 and json.loads((run_dir / "tags.json").read_text()) == {"tags": ["production"]}
 
 
+def test_concurrent_tagging_keeps_every_tag(tmp_path):
+    import subprocess
+    import sys
+
+    run_dir = _run(tmp_path, 1)
+    tags = [f"t{i}" for i in range(8)]
+    procs = [subprocess.Popen([sys.executable, "-m", "vitcore", "runs", "tag", str(run_dir), t],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for t in tags]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    assert sorted(json.loads((run_dir / "tags.json").read_text())["tags"]) == sorted(tags)
+
+
 def test_verify_names_a_changed_or_missing_file(tmp_path):
     run_dir = _run(tmp_path, 1)
     (run_dir / "exports" / "model.pt").write_bytes(b"no hash recorded")

@@ -40,3 +40,24 @@ def atomic_path(path: Path, suffix: str = ".tmp", fsync: bool = False) -> Iterat
 def write_text_atomic(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="")
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock (on a hidden ``.NAME.lock`` beside ``path``) for a read-modify-write.
+
+    Atomic writes alone keep a file whole, but two writers that both read the old contents lose
+    one update; the lock serialises them. POSIX only (fcntl); elsewhere the block runs unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from vitcore.atomic import locked
 from vitcore.errors import VitcoreError
 from vitcore.runs import now_iso, read_json, resolve_run_dir, write_json_atomic
 
@@ -47,14 +48,15 @@ def tag_run(run_dir: Path, tag: str, remove: bool = False) -> list[str]:
     """Add (or remove) ``tag`` in ``run_dir/tags.json``; returns the run's tags."""
     if not TAG_RE.fullmatch(tag):
         raise VitcoreError(f"tag {tag!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-    tags = read_tags(run_dir)
-    if remove:
-        if tag not in tags:
-            raise VitcoreError(f"{run_dir}: has no tag {tag!r} (tags: {', '.join(tags) or 'none'})")
-        tags.remove(tag)
-    elif tag not in tags:
-        tags.append(tag)
-    write_json_atomic(run_dir / TAGS_FILE, {"tags": tags})
+    with locked(run_dir / TAGS_FILE):  # two `runs tag` at once must not lose either tag
+        tags = read_tags(run_dir)
+        if remove:
+            if tag not in tags:
+                raise VitcoreError(f"{run_dir}: has no tag {tag!r} (tags: {', '.join(tags) or 'none'})")
+            tags.remove(tag)
+        elif tag not in tags:
+            tags.append(tag)
+        write_json_atomic(run_dir / TAGS_FILE, {"tags": tags})
     return tags
 
 
