@@ -162,12 +162,32 @@ class Augmentation(Component):
     ``(3, H, W)`` image tensor; the engine resizes to the model's size afterwards if needed.
     ``batch_transform`` returns ``f(images, targets) -> (images, soft_targets)`` applied to a
     normalised float batch on the device (MixUp, CutMix); targets come in as class indices.
+    ``device_transform`` (optional, plugin API 1.2) returns the batched, on-device version of
+    ``sample_transform``, used instead of it when the spec sets ``train.augment: device``.
     """
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable | None:
         return None
 
     def batch_transform(self, ctx: AugmentationContext) -> Callable | None:
+        return None
+
+    def device_transform(self, ctx: AugmentationContext) -> "Callable[[torch.Tensor], torch.Tensor] | None":
+        """``f(images) -> images``: ``sample_transform``'s work on a whole batch on the training device.
+
+        Used with ``train.augment: device``, in the order the spec lists the augmentations, before
+        normalisation: ``images`` is a ``(B, 3, H, W)`` batch on the device, every image the same
+        size; the engine passes float32 holding 0-255 pixel values (the loader's uint8 as floats),
+        and a transform should accept ``uint8`` too. Return a batch of the same dtype, on the same
+        device, all images again one size (the engine brings that size to ``image_size`` after the
+        last transform if needed). **Each image must get its own random parameters** (a
+        torchvision v2 transform called on a batch draws once for all of it): draw them with
+        ``torch.rand(B, ..., device=images.device)``, and never read device values back to the
+        host (no ``.item()``, ``.tolist()``, ``bool()``; the training loop must not wait). Runs in
+        the training process, so it need not pickle. None (the default): no device version, and a
+        spec with ``train.augment: device`` listing this augmentation is refused before the run
+        starts if it has a ``sample_transform``.
+        """
         return None
 
 

@@ -96,6 +96,14 @@ class TrainSpec(BaseModel):
         "decoded on the training device (nvJPEG on CUDA) and the per-sample augmentations run there; "
         "needs a file-backed dataset (imagefolder, csv, shapes).",
     )
+    augment: Literal["loader", "device"] = Field(
+        "loader",
+        description="Where the per-sample augmentations run. loader: image by image in the data loader (any "
+        "augmentation). device: batched on the training device, each image with its own random parameters; the "
+        "loader then only delivers the centre square of side image_size / crop_pct. Every listed augmentation "
+        "needs a device version (random_resized_crop, resize, horizontal_flip, vertical_flip; mixup and cutmix "
+        "run on the device anyway). Evaluation is the same in both.",
+    )
     log_every_steps: int = Field(
         20, ge=1, description="Log training loss/accuracy every N optimizer steps (one host sync each)."
     )

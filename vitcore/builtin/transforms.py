@@ -2,6 +2,8 @@
 
 Per-sample transforms work on ``uint8`` ``(3, H, W)`` tensors in the data loader; MixUp and CutMix
 work on the float batch on the device. Normalisation is left to the engine, on the device.
+random_resized_crop, resize and the flips also have batched device versions
+(``device_transform``, in ``device_transforms``) for ``train.augment: device``.
 torch and torchvision are imported inside functions: ``vitcore plugins list`` imports this module.
 """
 
@@ -62,6 +64,12 @@ class RandomResizedCrop(Augmentation):
         return v2.RandomResizedCrop(pre.image_size, scale=self.options.scale, ratio=self.options.ratio,
                                     interpolation=_interpolation(pre), antialias=True)
 
+    def device_transform(self, ctx: AugmentationContext) -> Callable:
+        from vitcore.builtin.device_transforms import BatchRandomResizedCrop
+
+        # Always bilinear (roi_align), whatever the model's interpolation.
+        return BatchRandomResizedCrop(ctx.preprocessing.image_size, self.options.scale, self.options.ratio)
+
 
 class Resize(Augmentation):
     """Resize the short side to image_size / crop_pct, then centre-crop to the model's input size."""
@@ -73,6 +81,12 @@ class Resize(Augmentation):
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         return _resize_center_crop(ctx.preprocessing, self.options.crop_pct)
+
+    def device_transform(self, ctx: AugmentationContext) -> Callable:
+        from vitcore.builtin.device_transforms import BatchResizeCenterCrop
+
+        pre = ctx.preprocessing
+        return BatchResizeCenterCrop(pre.image_size, round(pre.image_size / self.options.crop_pct), pre.interpolation)
 
 
 class HorizontalFlip(Augmentation):
@@ -88,6 +102,11 @@ class HorizontalFlip(Augmentation):
 
         return v2.RandomHorizontalFlip(self.options.p)
 
+    def device_transform(self, ctx: AugmentationContext) -> Callable:
+        from vitcore.builtin.device_transforms import BatchRandomFlip
+
+        return BatchRandomFlip(self.options.p, dim=-1)
+
 
 class VerticalFlip(Augmentation):
     """Flip upside down with probability p (for data without a natural up, e.g. aerial images)."""
@@ -101,6 +120,11 @@ class VerticalFlip(Augmentation):
         from torchvision.transforms import v2
 
         return v2.RandomVerticalFlip(self.options.p)
+
+    def device_transform(self, ctx: AugmentationContext) -> Callable:
+        from vitcore.builtin.device_transforms import BatchRandomFlip
+
+        return BatchRandomFlip(self.options.p, dim=-2)
 
 
 class ColorJitter(Augmentation):

@@ -76,6 +76,9 @@ class SquareCrop:
     shift it). A plain class so workers can pickle it.
     """
 
+    #: The spec setting that needs 8-bit images, for the error message.
+    setting = "train.decode: 'cache'"
+
     def __init__(self, side: int, size: int, interpolation: str) -> None:
         from torchvision.transforms import InterpolationMode, v2
 
@@ -91,16 +94,19 @@ class SquareCrop:
         wanted = _centre(extent, self.size) - _centre(self.side, self.size)
         return min(max(wanted, 0), extent - self.side)
 
-    def __call__(self, image: Any) -> torch.Tensor:
+    def chw(self, image: Any) -> torch.Tensor:
+        """The square as a uint8 ``(3, S, S)`` tensor (a view; on the image's device)."""
         pixels = self.resize(image)
         if pixels.dtype != torch.uint8:
-            raise VitcoreError(f"train.decode: 'cache' expects 8-bit images from the dataset, got {pixels.dtype}")
+            raise VitcoreError(f"{self.setting} expects 8-bit images from the dataset, got {pixels.dtype}")
         if pixels.shape[0] == 1:  # a grey image from a provider that did not convert to RGB
             pixels = pixels.expand(3, -1, -1)
         height, width = pixels.shape[-2:]
         top, left = self._offset(height), self._offset(width)
-        square = pixels[:3, top : top + self.side, left : left + self.side]
-        return square.permute(1, 2, 0).contiguous()
+        return pixels[:3, top : top + self.side, left : left + self.side]
+
+    def __call__(self, image: Any) -> torch.Tensor:
+        return self.chw(image).permute(1, 2, 0).contiguous()
 
 
 class _Prepared(Dataset):

@@ -144,12 +144,23 @@ class Trainer:
         return builder, model, builder.preprocessing()
 
     def _transforms(self, pre, num_classes: int):
+        """(loader's train transform, eval transform, batch transforms, device augmentation steps).
+
+        The steps are None unless ``train.augment`` is 'device'; then the loader only cuts the
+        fixed-size square, and an augmentation without a device version is refused here, before
+        the run directory exists.
+        """
         from vitcore.builtin.transforms import eval_transform, train_transform
 
         ctx = AugmentationContext(preprocessing=pre, num_classes=num_classes)
         augs = [a.instantiate() for a in self.resolved.augmentations]
         batch = [f for f in (a.batch_transform(ctx) for a in augs) if f is not None]
-        return train_transform(augs, ctx), eval_transform(pre), batch
+        if self.cfg.augment == "device":
+            from vitcore.engine.device_augment import device_steps, loader_transform
+
+            steps = device_steps(augs, ctx, [a.type for a in self.resolved.augmentations])
+            return loader_transform(self.cfg.decode, pre), eval_transform(pre), batch, steps
+        return train_transform(augs, ctx), eval_transform(pre), batch, None
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -171,7 +182,7 @@ class Trainer:
         splits = self._load_data()
         classes = list(splits.classes)
         builder, model, pre = self._build_model(classes)
-        train_tf, eval_tf, batch_transforms = self._transforms(pre, len(classes))
+        train_tf, eval_tf, batch_transforms, device_steps = self._transforms(pre, len(classes))
         if cfg.batch_size == "auto":
             cfg.batch_size = self._auto_batch_size(builder, model, pre, len(classes), len(splits.train))
         loaders = build_loaders(
@@ -209,6 +220,12 @@ class Trainer:
             model = DistributedDataParallel(model, device_ids=ids)
 
         normalize = DeviceNormalize(pre, self.device, cfg.channels_last)
+        # What train_epoch applies to each batch: with augment 'device' the augmentations come first.
+        train_input = normalize
+        if device_steps is not None:
+            from vitcore.engine.device_augment import DeviceAugment
+
+            train_input = DeviceAugment(device_steps, pre, normalize, self.device)
         samples = first_samples(splits.val, eval_tf, 8)
         n_params = sum(p.numel() for p in raw_model.parameters())
         summary = self._start_summary(run_dir, classes, pre, n_params, resumed, splits.info)
@@ -220,7 +237,8 @@ class Trainer:
         status = "failed"
         try:
             outcome = self._epochs(model, raw_model, loaders, normalize, optimizer, scheduler, scaler,
-                                   batch_transforms, steps_per_epoch, classes, pre, samples, summary)
+                                   batch_transforms, steps_per_epoch, classes, pre, samples, summary,
+                                   train_input=train_input)
             if self.info.is_main:  # pictures and exports belong to the run: their failure fails it
                 self._finish(raw_model, classes, pre, samples, summary)
             status = outcome
@@ -365,14 +383,17 @@ class Trainer:
     # -- epochs and steps ------------------------------------------------------------------
 
     def _epochs(self, model, raw_model, loaders, normalize, optimizer, scheduler, scaler,
-                batch_transforms, steps_per_epoch, classes, pre, samples, summary) -> str:
+                batch_transforms, steps_per_epoch, classes, pre, samples, summary, train_input=None) -> str:
+        """``train_input`` prepares training batches (``DeviceAugment`` with augment 'device');
+        ``normalize`` the validation ones."""
         cfg = self.cfg
+        train_input = normalize if train_input is None else train_input
         num_classes = len(classes)
         for epoch in range(self.state.epoch, cfg.epochs):
             loaders.train_sampler.set_epoch(epoch)
             start = time.perf_counter()
             train_loss, train_acc, seen = self.train_epoch(
-                model, loaders.train, normalize, optimizer, scheduler, scaler, batch_transforms,
+                model, loaders.train, train_input, optimizer, scheduler, scaler, batch_transforms,
                 steps_per_epoch, epoch,
             )
             train_time = time.perf_counter() - start
@@ -409,6 +430,8 @@ class Trainer:
                     steps_per_epoch, epoch) -> tuple[float, float, int]:
         """One epoch over ``loader`` (any iterable of uint8 image and label batches): the hot loop.
 
+        ``normalize`` turns each uint8 batch into the model's float input on the device: a
+        ``DeviceNormalize``, or a ``DeviceAugment`` (augment 'device') that augments first.
         Returns (mean loss, accuracy, images seen). Public so benchmarks can time exactly this
         loop against a bare PyTorch loop on the same batches.
         """

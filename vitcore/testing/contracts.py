@@ -279,7 +279,9 @@ def check_augmentation(component_cls: type[Augmentation], options: Options | Map
                        *, num_classes: int = 3, image_size: int = 32) -> None:
     """Per-sample: a uint8 ``(3, H, W)`` tensor in, a uint8 tensor out, picklable, and the engine's
     training pipeline still yields ``(3, image_size, image_size)``. Per-batch: a normalised float
-    batch and class indices in, the batch and soft targets whose rows sum to 1 out."""
+    batch and class indices in, the batch and soft targets whose rows sum to 1 out. On the device
+    (``device_transform``, if not None): uint8 and float batches keep their dtype, batch size and
+    one image size, and ``train.augment: device``'s pipeline yields ``(B, 3, image_size, image_size)``."""
     import torch
 
     label = _label(component_cls)
@@ -291,6 +293,9 @@ def check_augmentation(component_cls: type[Augmentation], options: Options | Map
              f"{label}: sample_transform and batch_transform both return None; implement one")
     if sample is not None:
         _check_sample_transform(augmentation, sample, ctx, label)
+    on_device = augmentation.device_transform(ctx)
+    if on_device is not None:
+        _check_device_transform(on_device, ctx, label)
     if batch is not None:
         _require(callable(batch), f"{label}.batch_transform must return a callable, not {type(batch).__name__}")
         from vitcore.engine.data import DeviceNormalize
@@ -338,6 +343,29 @@ def _check_sample_transform(augmentation: Augmentation, sample: Any, ctx: Augmen
     out = pipeline(Image.fromarray(pictures[0].permute(1, 2, 0).numpy()))
     _require(isinstance(out, torch.Tensor) and out.dtype == torch.uint8 and tuple(out.shape) == (3, size, size),
              f"{label}: the training pipeline with it gives {_describe(out)}, not uint8 (3, {size}, {size})")
+
+
+def _check_device_transform(on_device: Any, ctx: AugmentationContext, label: str) -> None:
+    import torch
+
+    from vitcore.engine.data import DeviceNormalize
+    from vitcore.engine.device_augment import DeviceAugment
+
+    _require(callable(on_device), f"{label}.device_transform must return a callable, not {type(on_device).__name__}")
+    pre = ctx.preprocessing
+    batch = colour_images(6, pre.image_size + 8, pre.image_size + 16)
+    for images in (batch, batch.float()):
+        out = on_device(images.clone())
+        _require(isinstance(out, torch.Tensor) and out.dtype == images.dtype and out.ndim == 4
+                 and tuple(out.shape[:2]) == (6, 3) and out.device == images.device,
+                 f"{label}: the device transform turned a {_describe(images)} batch into {_describe(out)}; it "
+                 f"must return a (6, 3, H, W) batch of the same dtype on the same device")
+    pipeline = DeviceAugment([on_device], pre, DeviceNormalize(pre, torch.device("cpu")), torch.device("cpu"))
+    out = pipeline(batch)
+    size = pre.image_size
+    _require(out.is_floating_point() and tuple(out.shape) == (6, 3, size, size),
+             f"{label}: the device pipeline (train.augment: device) with it gives {_describe(out)}, not "
+             f"float (6, 3, {size}, {size})")
 
 
 def _describe(value: object) -> str:
