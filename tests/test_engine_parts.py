@@ -68,3 +68,20 @@ def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(VitcoreError, match="last.pt: cannot read checkpoint"):
         load_checkpoint(path)
+
+
+def test_under_torchrun_each_rank_draws_its_own_augmentations_and_a_resume_draws_the_same_again():
+    import torch
+
+    from vitcore.builtin.device_transforms import sample_crop_params
+    from vitcore.engine.distributed import seed_rank_epoch
+
+    def crops(rank: int, epoch: int, world: int = 2) -> torch.Tensor:
+        torch.manual_seed(0)  # what seed_everything gives every rank
+        seed_rank_epoch(0, DistInfo(rank=rank, world_size=world), epoch)
+        return sample_crop_params(16, 64, 64, (0.08, 1.0), (3 / 4, 4 / 3))
+
+    assert not torch.equal(crops(0, 0), crops(1, 0)), "ranks crop alike: the second GPU adds no variety"
+    assert not torch.equal(crops(0, 0), crops(0, 1)), "each epoch draws anew"
+    assert torch.equal(crops(1, 3), crops(1, 3)), "a resumed epoch repeats the uninterrupted draws"
+    assert torch.equal(crops(0, 0, world=1), crops(1, 5, world=1)), "a single process keeps its stream"

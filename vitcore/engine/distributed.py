@@ -33,6 +33,19 @@ def from_environment() -> DistInfo:
     return DistInfo(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def seed_rank_epoch(seed: int, info: DistInfo, epoch: int) -> None:
+    """Give each rank its own random stream for ``epoch`` (torch's CPU and device generators).
+
+    Every rank starts from the same seed so their models start alike, but after that identical
+    streams would make every rank draw the same dropout and drop-path masks and the same on-device
+    augmentations (``train.augment: device``, MixUp), wasting the extra GPUs' variety. Reseeding
+    from (seed, rank, epoch) at each epoch also keeps a resumed torchrun run on the same draws as an
+    uninterrupted one, which last.pt (rank 0's generator state only) could not restore for the others.
+    """
+    if info.enabled:
+        torch.manual_seed(seed + 1_000_003 * (info.rank + 1) + 7_919 * epoch)
+
+
 def init_process_group(info: DistInfo, device: torch.device) -> None:
     if info.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"

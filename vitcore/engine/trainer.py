@@ -391,6 +391,7 @@ class Trainer:
         num_classes = len(classes)
         for epoch in range(self.state.epoch, cfg.epochs):
             loaders.train_sampler.set_epoch(epoch)
+            dist.seed_rank_epoch(cfg.seed, self.info, epoch)
             start = time.perf_counter()
             train_loss, train_acc, seen = self.train_epoch(
                 model, loaders.train, train_input, optimizer, scheduler, scaler, batch_transforms,
