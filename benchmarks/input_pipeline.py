@@ -5,9 +5,11 @@ Each decode mode of ``build_loaders`` is timed on the same files: ``loader`` (PI
 workers), ``cache`` (decoded once into a uint8 memory map; the build is timed separately) and
 ``device`` (JPEG batches decoded on the device, transforms there too). Every mode runs one
 untimed pass first (page cache, worker start-up, nvJPEG set-up), then one timed pass whose
-batches are moved to the device, as the trainer does.
+batches are moved to the device, as the trainer does. ``--augment device`` (or ``all``) also times
+each mode with ``train.augment: device``: the loader only cuts the square, and the random crop and
+flip run batched on the device (inside the timed pass, as in the trainer's step).
 
-    python benchmarks/input_pipeline.py --images 512 --size 224 --workers 0 --decode all
+    python benchmarks/input_pipeline.py --images 512 --size 224 --workers 0 --decode all --augment all
 
 With ``--model`` (a benchmark model of vitcore.engine.harness, e.g. vit_b16) each mode also feeds
 the engine's real training step, timed against the same step on synthetic batches already on the
@@ -45,26 +47,29 @@ def write_jpegs(root: Path, count: int, size: int) -> None:
         Image.fromarray(pixels).save(folder / f"{i}.jpg", quality=90)
 
 
-def one_pass(loader, device) -> tuple[int, float]:
-    """(images, seconds) of one pass, batches moved to ``device`` and the device synchronised."""
+def one_pass(loader, device, augment=None) -> tuple[int, float]:
+    """(images, seconds) of one pass, batches moved to ``device`` (and through ``augment``, a
+    ``DeviceAugment``, if given) and the device synchronised."""
     seen = 0
 
     def run() -> None:
         nonlocal seen
         for images, _ in loader:
-            images = images.to(device, non_blocking=True)
+            images = images.to(device, non_blocking=True) if augment is None else augment.augment(images)
             seen += images.shape[0]
 
     elapsed = timed(run, device)
     return seen, elapsed
 
 
-def fed_training(setup, loader, device) -> dict:
-    """The engine's training step fed by ``loader``, against the same step on synthetic batches."""
+def fed_training(setup, loader, device, prepare=None) -> dict:
+    """The engine's training step fed by ``loader`` (batches through ``prepare``, by default the
+    plain normalisation), against the same step on synthetic batches."""
     from vitcore.engine.harness import engine_epoch
 
     steps = len(loader)
-    train = lambda: setup.trainer.train_epoch(setup.model, loader, setup.normalize, setup.optimizer,  # noqa: E731
+    prepare = setup.normalize if prepare is None else prepare
+    train = lambda: setup.trainer.train_epoch(setup.model, loader, prepare, setup.optimizer,  # noqa: E731
                                               setup.scheduler, setup.scaler, [], steps, 0)
     train()  # warm-up (and compilation)
     engine_epoch(setup, steps)
@@ -83,6 +88,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--decode", choices=(*MODES, "all"), default="all")
+    parser.add_argument("--augment", choices=("loader", "device", "all"), default="loader",
+                        help="where the random crop and flip run (train.augment); all: both")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--model", help="also feed this model's training step (sets --size to its input)")
     parser.add_argument("--precision", default="auto")
@@ -105,12 +112,14 @@ def main() -> None:
     from vitcore.builtin.transforms import HorizontalFlip, RandomResizedCrop, train_transform
     from vitcore.components import AugmentationContext, Preprocessing
     from vitcore.engine.data import build_loaders
+    from vitcore.engine.device_augment import DeviceAugment, device_steps, loader_transform
     from vitcore.engine.distributed import DistInfo
 
     warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
     name = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     device = torch.device(name)
     modes = MODES if args.decode == "all" else (args.decode,)
+    augments = ("loader", "device") if args.augment == "all" else (args.augment,)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "images"
@@ -118,23 +127,32 @@ def main() -> None:
         splits = load_image_folder(root, val_fraction=0.05, split_seed=0, check_images=False)
         pre = Preprocessing(args.size)
         ctx = AugmentationContext(pre, num_classes=4)
-        transform = train_transform([RandomResizedCrop(), HorizontalFlip()], ctx)
+        augmentations = [RandomResizedCrop(), HorizontalFlip()]
+        transform = train_transform(augmentations, ctx)
         for mode in modes:
-            start = time.perf_counter()
-            loaders = build_loaders(splits.train, splits.val, transform, transform, args.batch, DistInfo(),
-                                    device, 0, args.workers, decode=mode, cache_root=Path(tmp) / "cache",
-                                    preprocessing=pre)
-            build_s = time.perf_counter() - start
-            one_pass(loaders.train, device)  # warm-up: page cache, workers, decoder set-up
-            seen, elapsed = one_pass(loaders.train, device)
-            results[mode] = {"images_per_sec": round(seen / elapsed, 1)}
-            if setup is not None:
-                results[mode].update(fed_training(setup, loaders.train, device))
-            if mode == "cache":
-                results[mode].update(build_s=round(build_s, 2),
-                                     build_images_per_sec=round((len(splits.train) + len(splits.val)) / build_s, 1))
+            for augment in augments:
+                on_device = augment == "device"
+                train_tf = loader_transform(mode, pre) if on_device else transform
+                start = time.perf_counter()
+                loaders = build_loaders(splits.train, splits.val, train_tf, transform, args.batch, DistInfo(),
+                                        device, 0, args.workers, decode=mode, cache_root=Path(tmp) / "cache",
+                                        preprocessing=pre)
+                build_s = time.perf_counter() - start
+                prepare = None
+                if on_device:
+                    normalize = setup.normalize if setup is not None else None
+                    prepare = DeviceAugment(device_steps(augmentations, ctx), pre, normalize, device)
+                one_pass(loaders.train, device, prepare)  # warm-up: page cache, workers, decoder set-up
+                seen, elapsed = one_pass(loaders.train, device, prepare)
+                key = mode if len(augments) == 1 and not on_device else f"{mode}+augment_{augment}"
+                results[key] = {"images_per_sec": round(seen / elapsed, 1)}
+                if setup is not None:
+                    results[key].update(fed_training(setup, loaders.train, device, prepare))
+                if mode == "cache" and augment == augments[0]:  # later passes reuse the cache
+                    results[key].update(build_s=round(build_s, 2),
+                                        build_images_per_sec=round((len(splits.train) + len(splits.val)) / build_s, 1))
     print(json.dumps({"images": seen, "size": args.size, "batch": args.batch, "workers": args.workers,
-                      "device": str(device), "model": args.model, "modes": results, "machine": machine()}, indent=2))
+                      "augment": args.augment, "device": str(device), "model": args.model, "modes": results, "machine": machine()}, indent=2))
 
 
 if __name__ == "__main__":

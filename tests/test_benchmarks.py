@@ -53,3 +53,10 @@ def test_input_pipeline_benchmark_times_every_decode_mode_and_the_fed_training_s
         assert figures["images_per_sec"] > 0 and figures["fed_train_images_per_sec"] > 0, mode
         assert 0 < figures["fed_vs_synthetic"], mode
     assert out["modes"]["cache"]["build_s"] > 0
+
+
+def test_input_pipeline_benchmark_times_augmentation_on_the_device_beside_the_loader():
+    out = run_benchmark("input_pipeline.py", "--images", "48", "--batch", "8", "--workers", "0",
+                        "--device", "cpu", "--decode", "cache", "--augment", "all")
+    assert set(out["modes"]) == {"cache+augment_loader", "cache+augment_device"}
+    assert all(figures["images_per_sec"] > 0 for figures in out["modes"].values())
