@@ -28,6 +28,7 @@ def test_train_step_benchmark_compares_the_engine_with_a_bare_loop():
     assert result["engine_images_per_sec"] > 0 and result["bare_images_per_sec"] > 0
     ratio = result["engine_images_per_sec"] / result["bare_images_per_sec"]
     assert abs(result["engine_vs_bare"] - ratio) < 0.01 * ratio  # the printed figures are rounded
+    assert abs(result["engine_vs_bare_median_pair"] - ratio) < 0.01 * ratio, "one repeat: one pair"
     assert result["peak_host_memory_gib"] > 0 and "torch" in out["machine"]
 
 
