@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from vitcore.testing import make_image_folder, run_cli, tiny_spec, write_spec
@@ -73,20 +74,28 @@ def test_sigkill_mid_epoch_then_resume_finishes_like_an_uninterrupted_run(tmp_pa
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
-def test_two_process_torchrun_matches_one_process_with_the_same_global_batch(tmp_path):
+@pytest.mark.parametrize("decode", ["loader", "cache"])
+def test_two_process_torchrun_matches_one_process_with_the_same_global_batch(tmp_path, decode):
     # SGD: AdamW divides by the running gradient scale, so parameters whose true gradient is zero
     # (the attention key bias) turn float summation-order noise into full-size, different steps.
-    spec_path = _spec(tmp_path, per_class=8, epochs=2, batch_size=4, optimizer="sgd", lr=0.05)
+    spec_path = _spec(tmp_path, per_class=8, epochs=2, batch_size=4, optimizer="sgd", lr=0.05, decode=decode)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    single = subprocess.run([sys.executable, "-m", "vitcore", "run", str(spec_path)], env=env,
+    single = subprocess.run([sys.executable, "-m", "vitcore", "run", str(spec_path)],
+                            env={**env, "VITCORE_CACHE": str(tmp_path / "cache_single")},
                             capture_output=True, text=True, timeout=300)
     assert single.returncode == 0, single.stderr
+    # Its own cache folder: under torchrun the cache is built there, by one rank, while the other waits.
+    ddp_cache = tmp_path / "cache_ddp"
     ddp = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          "-m", "vitcore", "run", str(spec_path)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env={**env, "VITCORE_CACHE": str(ddp_cache)}, capture_output=True, text=True, timeout=300,
     )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
+    if decode == "cache":
+        decoded = ddp_cache / "decoded"
+        assert len(list(decoded.glob("*.json"))) == 2, "train and val cached once each"
+        assert not list(decoded.glob(".*.tmp")), "no build left temporary files"
     runs = tmp_path / "runs" / "tiny"
     assert sorted(p.name for p in runs.iterdir()) == ["v1", "v2"], "only rank 0 creates a version"
     summary = json.loads((runs / "v2" / "summary.json").read_text())

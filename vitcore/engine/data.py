@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vitcore.components import Preprocessing
-from vitcore.engine.distributed import DistInfo, barrier
+from vitcore.engine.distributed import DistInfo, leader_first
 from vitcore.errors import VitcoreError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -171,7 +171,7 @@ def build_loaders(
 
     'cache' needs ``cache_root`` (the cache goes to ``cache_root/decoded``) and ``preprocessing``
     (the cached square's side is ``round(image_size / crop_pct)``); under torchrun rank 0 builds
-    it while the other ranks wait, then they reuse it.
+    it while the other ranks wait (each node's local rank 0 on its own disk), then they reuse it.
     """
     if decode not in DECODE_MODES:
         raise VitcoreError(f"train.decode: unknown mode {decode!r}; choose one of {', '.join(DECODE_MODES)}")
@@ -208,15 +208,14 @@ def _cached_splits(train_set: Dataset, val_set: Dataset, cache_root: Path | None
         raise VitcoreError("train.decode: 'cache' needs a cache folder (cache_root); use 'loader' without one")
     if pre is None:
         raise VitcoreError("train.decode: 'cache' needs the model's preprocessing to size the cache")
-    if not info.is_main:
-        barrier(info)
-    try:
-        train = open_or_build(train_set, pre, cache_root, show_progress=info.is_main)
-        val = open_or_build(val_set, pre, cache_root, show_progress=info.is_main)
-    finally:
-        if info.is_main:  # also on failure: the others then fail on their own instead of hanging
-            barrier(info)
-    return train, val
+
+    def open_both() -> tuple[Dataset, Dataset]:
+        return (open_or_build(train_set, pre, cache_root, show_progress=info.is_main),
+                open_or_build(val_set, pre, cache_root, show_progress=info.is_main))
+
+    # Per node: the cache lives on each node's disk (VITCORE_CACHE); on a shared disk the leaders'
+    # concurrent builds are safe (each writes its own temp files, then renames them into place).
+    return leader_first(info, open_both, per_node=True)
 
 
 def _device_loaders(train_set: Dataset, val_set: Dataset, train_transform: Callable,

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import Any, Callable, TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
+
+#: How long ranks wait while others do one-off work: generating or preparing the data set,
+#: building the decoded cache, the end-of-run pictures and exports. The default process group's
+#: timeout (10 minutes with NCCL) suits collectives of the training loop, but decoding ImageNet
+#: into the cache takes longer, and a timeout there would kill the run before its first step.
+PATIENT_TIMEOUT = timedelta(hours=12)
+_patient_group = None
 
 
 @dataclass(frozen=True)
@@ -52,11 +62,42 @@ def init_process_group(info: DistInfo, device: torch.device) -> None:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group(backend=backend, rank=info.rank, world_size=info.world_size)
+    if info.enabled:
+        global _patient_group
+        # Gloo on the host: waiting in it costs no GPU stream, and its timeout is its own.
+        _patient_group = dist.new_group(backend="gloo", timeout=PATIENT_TIMEOUT)
 
 
 def destroy_process_group() -> None:
+    global _patient_group
+    _patient_group = None
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def patient_barrier(info: DistInfo) -> None:
+    """A barrier that waits up to ``PATIENT_TIMEOUT`` (for ranks busy with one-off work)."""
+    if info.enabled:
+        dist.barrier(group=_patient_group)
+
+
+def leader_first(info: DistInfo, job: Callable[[], T], per_node: bool = False) -> T:
+    """``job()`` on every rank: rank 0 (with ``per_node``, each node's local rank 0) runs it first,
+    the other ranks after it has finished, e.g. to reuse a cache it wrote.
+
+    The wait is a ``patient_barrier``; the leader reaches it even when its job raises, so the
+    others then run the job themselves and fail with their own message instead of hanging.
+    """
+    if not info.enabled:
+        return job()
+    leader = (info.local_rank if per_node else info.rank) == 0
+    if not leader:
+        patient_barrier(info)
+        return job()
+    try:
+        return job()
+    finally:
+        patient_barrier(info)
 
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
@@ -82,7 +123,3 @@ def broadcast_object(value: Any, info: DistInfo) -> Any:
     dist.broadcast_object_list(box, src=0)
     return box[0]
 
-
-def barrier(info: DistInfo) -> None:
-    if info.enabled:
-        dist.barrier()

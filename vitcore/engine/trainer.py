@@ -122,11 +122,7 @@ class Trainer:
         provider = self.resolved.data.instantiate()
         ctx = DataContext(cache_dir=cache_dir(), seed=self.cfg.seed)
         # Rank 0 first: a provider that writes a cache (shapes) does it once, the others reuse it.
-        if not self.info.is_main:
-            dist.barrier(self.info)
-        splits = provider.load(ctx)
-        if self.info.is_main:
-            dist.barrier(self.info)
+        splits = dist.leader_first(self.info, lambda: provider.load(ctx))
         if len(splits.classes) < 2:
             raise VitcoreError(f"data: found {len(splits.classes)} class(es); a classifier needs at least 2")
         return splits
@@ -259,7 +255,7 @@ class Trainer:
             from vitcore.plugins import get_host
 
             get_host().call("run_finished", run_dir=run_dir, summary=summary)
-        dist.barrier(self.info)
+        dist.patient_barrier(self.info)  # rank 0 may have spent long on pictures and exports
         return RunResult(run_dir, summary)
 
     def _make_optimizer(self, builder, model: torch.nn.Module) -> torch.optim.Optimizer:
