@@ -39,7 +39,7 @@ if ls .whl/*.whl > /dev/null 2>&1; then
     export PYTHONPATH=/tmp/site
 fi
 # The core registers its built-ins itself; the model plugins need their entry points installed.
-python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . -e plugins/vit_timm -e plugins/vit_hf \
+timeout 60 python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . -e plugins/vit_timm -e plugins/vit_hf \
     > "$OUT/install.log" 2>&1 || export PYTHONPATH=$PWD:${PYTHONPATH:-}
 python3 -c "import torch, torchvision, vitcore; print('torch', torch.__version__, 'torchvision', torchvision.__version__, torch.cuda.get_device_name())" \
     | tee "$OUT/versions.txt"
@@ -52,9 +52,16 @@ step() {  # step NAME SECONDS COMMAND...: run with a limit, output to $OUT/NAME.
     echo "   exit $? after ${SECONDS}s in all"
 }
 
-step cuda_tests 150 python3 -m pytest -q -p no:cacheprovider -x tests/test_cuda_path.py tests/test_auto_batch_size.py \
-    tests/test_device_augment.py tests/test_decoding.py tests/test_hot_loop_sync.py
-step train_step 240 python3 benchmarks/train_step.py --model gpu --batch auto --precision bf16 --compile --steps 20 --repeats 3
-step input_pipeline 150 python3 benchmarks/input_pipeline.py --model vit_b16 --images 2048 --batch 256 --workers 12 \
+# In the order of what the targets need most, each boxed so the whole fits one 600 s
+# command with room for the install: the ViT-B/16 MFU figure first, then whether real data keeps
+# it fed, then the CUDA tests, then the smaller models. Each benchmark streams one JSON line per
+# model or mode to its log as it finishes, so a step cut short keeps what it measured.
+step train_step_vit_b16 170 python3 benchmarks/train_step.py --model vit_b16 --batch auto --precision bf16 --compile \
+    --steps 20 --repeats 3
+step input_pipeline 150 python3 benchmarks/input_pipeline.py --model vit_b16 --images 4096 --batch 256 --workers 12 \
     --precision bf16 --compile --decode all --augment all
-tail -n 3 "$OUT"/*.log
+step cuda_tests 100 python3 -m pytest -q -p no:cacheprovider tests/test_cuda_path.py tests/test_auto_batch_size.py \
+    tests/test_device_augment.py tests/test_decoding.py tests/test_hot_loop_sync.py
+step train_step_vit_s16_ti16 120 python3 benchmarks/train_step.py --model vit_s16,vit_ti16 --batch auto --precision bf16 \
+    --compile --steps 20 --repeats 3
+tail -n 4 "$OUT"/*.log

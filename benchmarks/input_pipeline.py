@@ -151,6 +151,8 @@ def main() -> None:
                 if mode == "cache" and augment == augments[0]:  # later passes reuse the cache
                     results[key].update(build_s=round(build_s, 2),
                                         build_images_per_sec=round((len(splits.train) + len(splits.val)) / build_s, 1))
+                # At once, on stderr: a GPU lease that ends during a later mode keeps this one's figures.
+                print(json.dumps({key: results[key]}), file=sys.stderr, flush=True)
     print(json.dumps({"images": seen, "size": args.size, "batch": args.batch, "workers": args.workers,
                       "augment": args.augment, "device": str(device), "model": args.model, "modes": results, "machine": machine()}, indent=2))
 
