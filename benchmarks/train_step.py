@@ -143,8 +143,9 @@ def measure_or_report(args: argparse.Namespace, model_name: str) -> dict:
         result = measure(args, model_name)
     except Exception as exc:  # noqa: BLE001 - reported and counted in the exit status
         result = {"model": model_name, "error": f"{type(exc).__name__}: {exc}"[:2000]}
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+    # Here, not in the except block: there the traceback still holds the failed model's tensors.
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     print(json.dumps(result), file=sys.stderr, flush=True)
     return result
 
