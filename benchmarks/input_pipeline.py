@@ -69,8 +69,7 @@ def fed_training(setup, loader, device, prepare=None) -> dict:
 
     steps = len(loader)
     prepare = setup.normalize if prepare is None else prepare
-    train = lambda: setup.trainer.train_epoch(setup.model, loader, prepare, setup.optimizer,  # noqa: E731
-                                              setup.scheduler, setup.scaler, [], steps, 0)
+    train = lambda: setup.train_epoch(loader, steps, prepare)  # noqa: E731
     train()  # warm-up (and compilation)
     engine_epoch(setup, steps)
     fed = timed(train, device)
@@ -109,11 +108,12 @@ def main() -> None:
     import torch
 
     from vitcore.builtin.datasets import load_image_folder
-    from vitcore.builtin.transforms import HorizontalFlip, RandomResizedCrop, train_transform
+    from vitcore.builtin.transforms import HorizontalFlip, RandomResizedCrop
     from vitcore.components import AugmentationContext, Preprocessing
     from vitcore.engine.data import build_loaders
     from vitcore.engine.device_augment import DeviceAugment, device_steps, loader_transform
     from vitcore.engine.distributed import DistInfo
+    from vitcore.engine.transforms import train_transform
 
     warnings.filterwarnings("ignore", "The image decoding and encoding", DeprecationWarning)
     name = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device

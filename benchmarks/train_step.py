@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -47,7 +48,7 @@ def flops_per_step(setup, images: torch.Tensor, targets: torch.Tensor) -> int:
     count = min(batch, FLOP_COUNT_IMAGES)
     counter = FlopCounterMode(display=False)
     with counter, sdpa_kernel(SDPBackend.MATH):
-        with setup.trainer.precision.autocast(setup.trainer.device):
+        with setup.precision.autocast(setup.device):
             logits = setup.raw_model(setup.normalize(images[:count]))
             loss = torch.nn.functional.cross_entropy(logits, targets[:count])
         loss.backward()
@@ -81,10 +82,10 @@ def significant(value: float, digits: int = 4) -> float:
 def utilisation(setup, seconds_per_step: float) -> dict:
     """FLOPs per step, achieved FLOP/s and MFU against a measured matmul peak (and, on a known
     GPU, the datasheet). The same code on CPU (fp32 peak) and CUDA (the run's autocast dtype)."""
-    device = setup.trainer.device
+    device = setup.device
     flops = flops_per_step(setup, *setup.batches[0])
     achieved = flops / seconds_per_step
-    dtype = setup.trainer.precision.dtype or torch.float32
+    dtype = setup.precision.dtype or torch.float32
     peak = matmul_peak(device, dtype)
     figures = {
         "flops_per_step": flops,
@@ -102,9 +103,13 @@ def utilisation(setup, seconds_per_step: float) -> dict:
 
 
 def measure(args: argparse.Namespace, model_name: str) -> dict:
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="vitcore-bench-"))
     setup = make_setup(model_name, args.batch, args.steps * (args.repeats * 2 + 2), args.precision,
-                       args.compile, args.device)
-    device = setup.trainer.device
+                       args.compile, args.device, checkpoint_every_steps=args.checkpoint_every_steps,
+                       checkpoint_dir=folder)
+    device = setup.device
     batch = setup.batches[0][0].shape[0]
     engine_epoch(setup, 3)  # warm-up (and compilation) for both paths
     bare_epoch(setup, 3)
@@ -118,8 +123,9 @@ def measure(args: argparse.Namespace, model_name: str) -> dict:
     engine_ips, bare_ips = images / min(engine_times), images / min(bare_times)
     result = {
         "model": model_name, "batch": batch, "batch_auto": args.batch == "auto", "steps": args.steps,
-        "repeats": args.repeats, "device": str(device), "precision": setup.trainer.precision.name,
-        "compile": args.compile, "engine_images_per_sec": round(engine_ips, 1),
+        "repeats": args.repeats, "device": str(device), "precision": setup.precision.name,
+        "compile": args.compile, "checkpoint_every_steps": args.checkpoint_every_steps,
+        "engine_images_per_sec": round(engine_ips, 1),
         "bare_images_per_sec": round(bare_ips, 1), "engine_vs_bare": round(engine_ips / bare_ips, 4),
         # Each repeat's pair ran back to back: the median of their ratios shrugs off a machine
         # whose speed drifts between repeats (shared VMs), which best-of-repeats does not.
@@ -131,6 +137,7 @@ def measure(args: argparse.Namespace, model_name: str) -> dict:
         result["peak_host_memory_gib"] = round(peak_host_memory_gib(), 2)  # the whole process so far
     result.update(utilisation(setup, min(engine_times) / args.steps))
     del setup
+    shutil.rmtree(folder, ignore_errors=True)
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return result
@@ -162,6 +169,8 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--checkpoint-every-steps", type=int, default=None,
+                        help="the engine also writes a mid-epoch recovery checkpoint every N steps (to a temp folder)")
     args = parser.parse_args()
     # ViT-B/16 first: it carries the MFU target, so a short GPU lease measures it before the others.
     names = ["vit_b16", "vit_s16", "vit_ti16"] if args.model == "gpu" else args.model.split(",")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -117,10 +118,13 @@ def _free_port() -> int:
 
 
 def test_dashboard_serves_tensorboard_on_the_runs(trained):
+    """The core's own `vitcore dashboard` (TensorBoard), what is left without the vitcore-dashboard
+    plugin, which replaces it: loaded with no plugins here."""
     root, _ = trained
     port = _free_port()
     child = subprocess.Popen([sys.executable, "-m", "vitcore", "dashboard", str(root / "runs"), "--port", str(port)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env={**os.environ, "VITCORE_LOAD_PLUGINS": ""})
     try:
         body = ""
         deadline = time.time() + 60

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from vitcore.builtin.datasets import CsvDataset, ImageFolderDataset, stratified_split
-from vitcore.builtin.images import find_bad_images, load_rgb
 from vitcore.components import DataContext
 from vitcore.errors import VitcoreError
+from vitcore.images import find_bad_images, load_rgb
 
 
 def write_image(path: Path, colour=(200, 30, 30), size=(8, 6), fmt="PNG") -> Path:
@@ -241,3 +241,15 @@ def test_module_import_stays_light():
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_csv_manifest_blank_lines_quotes_and_a_long_row(tmp_path):
+    for name in ("a, b.png", "c.png", "d.png", "e.png"):
+        write_image(tmp_path / "meta" / name)
+    write_manifest(tmp_path, ['"a, b.png", x', "", "c.png,x", "d.png,y", "e.png,y"])  # a quoted comma, a blank line
+    splits = load_csv(tmp_path, path="meta/labels.csv", val_fraction=0.5)
+    assert splits.classes == ["x", "y"] and len(splits.train) == len(splits.val) == 2
+    assert str(tmp_path / "meta" / "a, b.png") in {p for p, _ in splits.train.samples + splits.val.samples}
+    write_manifest(tmp_path, ["c.png,y", "", "c.png,y,extra"])
+    with pytest.raises(VitcoreError, match=r"cannot read CSV manifest .*labels\.csv: line 4 has 3 fields, the header 2"):
+        load_csv(tmp_path, path="meta/labels.csv")

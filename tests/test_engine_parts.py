@@ -19,9 +19,14 @@ def test_ranks_split_each_global_batch_of_the_single_process_order():
     assert len(single) == 6 and all(len(b) == 8 for b in single)
     for batch, part0, part1 in zip(single, *ranks):
         assert part0 + part1 == batch
+    assert {epoch for batch in single for epoch, _ in batch} == {0}, "keys carry the epoch"
+    assert len({i for batch in single for _, i in batch}) == 48, "no index twice in an epoch"
     sampler = GlobalBatchSampler(50, 8, DistInfo(), seed=3)
     sampler.set_epoch(1)
-    assert list(sampler) != single, "each epoch has its own order"
+    second = list(sampler)
+    assert [[i for _, i in b] for b in second] != [[i for _, i in b] for b in single], "each epoch has its own order"
+    sampler.set_epoch(1, skip=4)
+    assert len(sampler) == 2 and list(sampler) == second[4:], "a mid-epoch resume starts at its batch"
     with pytest.raises(VitcoreError, match="not divisible by the 3 processes"):
         GlobalBatchSampler(50, 8, DistInfo(0, 3, 0), seed=0)
 
@@ -66,22 +71,41 @@ def test_atomic_save_leaves_the_old_file_when_writing_fails(tmp_path):
     assert load_checkpoint(path) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], "no temporary file left behind"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(VitcoreError, match="last.pt: cannot read checkpoint"):
+    with pytest.raises(VitcoreError, match="last.pt: not a PyTorch checkpoint"):
         load_checkpoint(path)
 
 
-def test_under_torchrun_each_rank_draws_its_own_augmentations_and_a_resume_draws_the_same_again():
+def test_under_torchrun_a_resumed_run_draws_the_augmentations_the_uninterrupted_one_drew():
+    """Each rank reseeds from (seed, rank, epoch) at every epoch: an epoch's device-augment crops
+    depend on neither what ran before it (a resumed process has another history) nor on how many
+    random numbers earlier epochs used, and differ between epochs and between ranks."""
     import torch
 
-    from vitcore.builtin.device_transforms import sample_crop_params
+    from vitcore.engine.device_transforms import BatchRandomResizedCrop
     from vitcore.engine.distributed import seed_rank_epoch
+    from vitcore.testing import colour_images
 
-    def crops(rank: int, epoch: int, world: int = 2) -> torch.Tensor:
+    images = colour_images(8, 48)
+    crop = BatchRandomResizedCrop(32, (0.08, 1.0), (3 / 4, 4 / 3))
+
+    def run(rank: int, epochs: range, history: int, world: int = 2) -> dict[int, torch.Tensor]:
+        """The first augmented batch of each epoch of a run on ``rank`` after ``history`` draws."""
         torch.manual_seed(0)  # what seed_everything gives every rank
-        seed_rank_epoch(0, DistInfo(rank=rank, world_size=world), epoch)
-        return sample_crop_params(16, 64, 64, (0.08, 1.0), (3 / 4, 4 / 3))
+        torch.rand(history)  # whatever the process drew before: a resume starts elsewhere
+        draws = {}
+        for epoch in epochs:
+            seed_rank_epoch(0, DistInfo(rank=rank, world_size=world), epoch)
+            draws[epoch] = crop(images)
+            torch.rand(500 + 37 * epoch)  # the rest of the epoch (dropout masks ...), uneven in length
+        return draws
 
-    assert not torch.equal(crops(0, 0), crops(1, 0)), "ranks crop alike: the second GPU adds no variety"
-    assert not torch.equal(crops(0, 0), crops(0, 1)), "each epoch draws anew"
-    assert torch.equal(crops(1, 3), crops(1, 3)), "a resumed epoch repeats the uninterrupted draws"
-    assert torch.equal(crops(0, 0, world=1), crops(1, 5, world=1)), "a single process keeps its stream"
+    uninterrupted = run(0, range(4), history=0)
+    resumed = run(0, range(2, 4), history=12_345)
+    for epoch in (2, 3):
+        assert torch.equal(resumed[epoch], uninterrupted[epoch]), f"epoch {epoch} drew other crops after a resume"
+    assert not torch.equal(uninterrupted[0], uninterrupted[1]), "each epoch draws anew"
+    other_rank = run(1, range(4), history=0)
+    assert not any(torch.equal(other_rank[e], uninterrupted[e]) for e in range(4)), \
+        "ranks crop alike: the second GPU adds no variety"
+    # A single process is not reseeded (last.pt restores its generator): its history shows.
+    assert not torch.equal(run(0, range(1), history=12_345, world=1)[0], run(0, range(1), history=0, world=1)[0])

@@ -11,8 +11,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from vitcore.builtin import exporters
-from vitcore.builtin.exporters import SafetensorsExporter, TorchExporter, sha256
+from vitcore.builtin.exporters import SafetensorsExporter, TorchExporter
 from vitcore.components import ExportContext, Preprocessing
+from vitcore.hashing import sha256
 
 CLASSES = ["a", "b", "c"]
 MODEL_SPEC = {"type": "torchvision_vit", "image_size": 32, "patch_size": 8, "depth": 1}

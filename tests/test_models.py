@@ -9,14 +9,10 @@ import torch
 from pydantic import ValidationError
 from safetensors.torch import save_file
 
-from vitcore.builtin.models import (
-    TorchvisionViT,
-    load_state_dict_file,
-    replace_head,
-    resize_pos_embed,
-)
+from vitcore.builtin.models import TorchvisionViT
 from vitcore.components import ModelContext
 from vitcore.errors import VitcoreError
+from vitcore.weights import adapt_state_dict, head_keys, load_state_dict_file, resize_pos_embed
 
 TINY = dict(image_size=32, patch_size=8, depth=2, embed_dim=32, num_heads=2)
 HEAD = ("heads.head.weight", "heads.head.bias")
@@ -130,7 +126,7 @@ def test_weights_that_do_not_fit(tmp_path):
 
 def test_unreadable_weights_file(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(VitcoreError, match="cannot read it as a state dict"):
+    with pytest.raises(VitcoreError, match="junk.pth: not a PyTorch weights file"):
         load_state_dict_file(tmp_path / "junk.pth")
 
 
@@ -139,12 +135,43 @@ def test_resize_pos_embed_keeps_prefix_and_identity():
     assert resize_pos_embed(pos, 4) is pos
     bigger = resize_pos_embed(pos, 6)
     assert bigger.shape == (1, 37, 8) and torch.equal(bigger[:, :1], pos[:, :1])
+    # torchvision's interpolation pins the grid's corners (align_corners): the first patch stays.
+    assert torch.allclose(bigger[:, 1], pos[:, 1], atol=1e-6)
     constant = torch.ones(1, 1 + 16, 8)
     assert torch.allclose(resize_pos_embed(constant, 3), torch.ones(1, 10, 8))
 
 
-def test_replace_head_only_on_class_count():
-    target = {"heads.head.weight": torch.zeros(5, 4), "heads.head.bias": torch.zeros(5), "w": torch.ones(2)}
-    state = {"heads.head.weight": torch.ones(3, 4), "heads.head.bias": torch.ones(3), "w": torch.ones(3)}
-    assert replace_head(state, target, "heads.head.") == ["heads.head.weight", "heads.head.bias"]
-    assert state["heads.head.weight"].shape == (5, 4) and state["w"].shape == (3,)
+@pytest.mark.parametrize("prefix", [0, 2, 5])
+def test_resize_pos_embed_with_any_number_of_prefix_tokens(prefix):
+    grid = torch.randn(1, 16, 8)
+    table = torch.cat([torch.randn(1, prefix, 8), grid], dim=1)
+    resized = resize_pos_embed(table, 6, num_prefix_tokens=prefix)
+    assert resized.shape == (1, prefix + 36, 8)
+    assert torch.equal(resized[:, :prefix], table[:, :prefix])
+    one_prefix = resize_pos_embed(torch.cat([torch.zeros(1, 1, 8), grid], dim=1), 6)
+    assert torch.allclose(resized[:, prefix:], one_prefix[:, 1:])  # the grid alone decides the rows
+    with pytest.raises(VitcoreError, match="square patch grid"):
+        resize_pos_embed(torch.randn(1, prefix + 15, 8), 6, num_prefix_tokens=prefix)
+
+
+def test_the_head_is_the_last_linear_layer_with_one_output_per_class():
+    assert head_keys(build(5), 5) == list(HEAD)
+    # A width equal to the class count: the MLP's second layers also give 32 outputs; the head is last.
+    assert head_keys(build(32), 32) == list(HEAD)
+
+
+def test_a_new_head_only_for_other_classes():
+    model = build(5)
+    fresh = model.state_dict()
+    adapted = adapt_state_dict(build(3).state_dict(), model, 5)  # names unknown: the count decides
+    assert adapted.new_head == list(HEAD) and adapted.problems == []
+    assert all(torch.equal(adapted.state[k], fresh[k]) for k in HEAD)
+    same_count = build(5).state_dict()
+    kept = adapt_state_dict(same_count, model, 5)
+    assert kept.new_head == [] and torch.equal(kept.state[HEAD[0]], same_count[HEAD[0]])
+    renamed = adapt_state_dict(same_count, model, 5, same_classes=False)  # same count, other names
+    assert renamed.new_head == list(HEAD) and torch.equal(renamed.state[HEAD[0]], fresh[HEAD[0]])
+    wider = {**same_count, HEAD[0]: torch.zeros(3, 64)}  # another width too: a mismatch, not a new head
+    mismatch = adapt_state_dict(wider, model, 5)
+    assert mismatch.new_head == [] and mismatch.problems == [
+        "shape mismatches (checkpoint vs model): heads.head.weight (3, 64) vs (5, 32)"]

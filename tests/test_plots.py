@@ -73,3 +73,46 @@ def test_confusion_matrix_png(tmp_path, classes, normalize):
 def test_confusion_matrix_needs_a_confusion(tmp_path):
     records = [{k: v for k, v in r.items() if k != "confusion"} for r in run_records()]
     assert ConfusionMatrix().render(VisualizerContext(run_dir=tmp_path, records=records, classes=[])) == []
+
+
+# -- what curves.png shows: read from its pixels -----------------------------------------------
+
+#: matplotlib's cycle colours the curves use: one per series, the same in every panel.
+TRAIN, VALIDATION, TOP5, LR = (31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189)
+
+
+def panels(path) -> list[np.ndarray]:
+    """The three panels of curves.png (loss, accuracy, learning rate) as RGB arrays."""
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    third = pixels.shape[1] // 3
+    return [pixels[:, i * third:(i + 1) * third] for i in range(3)]
+
+
+def shows(panel: np.ndarray, colour: tuple[int, int, int], at_least: int = 20) -> bool:
+    return int((np.abs(panel - colour).sum(axis=-1) < 40).sum()) >= at_least
+
+
+@pytest.mark.parametrize("classes, top5", [(3, False), (5, False), (6, True), (50, True)])
+def test_curves_show_top5_only_beyond_five_classes_in_one_colour_per_series(tmp_path, classes, top5):
+    names = [f"class_{i}" for i in range(classes)]
+    ctx = VisualizerContext(run_dir=tmp_path, records=run_records(classes=classes), classes=names)
+    loss, accuracy, lr = panels(Curves().render(ctx)[0])
+    assert shows(loss, TRAIN) and shows(loss, VALIDATION) and not shows(loss, LR)
+    assert shows(accuracy, TRAIN) and shows(accuracy, VALIDATION), "train and validation keep their colours"
+    assert shows(accuracy, TOP5) is top5
+    assert shows(lr, LR) and not shows(lr, TRAIN) and not shows(lr, VALIDATION)
+
+    # Without class names (vitcore plot on an old run) the count comes from the confusion matrix.
+    unnamed = VisualizerContext(run_dir=tmp_path / "unnamed", records=run_records(classes=classes), classes=[])
+    assert shows(panels(Curves().render(unnamed)[0])[1], TOP5) is top5
+
+
+def test_curves_give_no_legend_entry_to_a_series_without_points(tmp_path):
+    """A run without validation records: no orange anywhere, the legend's swatch included."""
+    records = [{k: v for k, v in r.items() if not k.startswith("val_")} for r in run_records(classes=10)]
+    loss, accuracy, _ = panels(Curves().render(VisualizerContext(run_dir=tmp_path, records=records,
+                                                                   classes=[]))[0])
+    assert shows(loss, TRAIN) and shows(accuracy, TRAIN)
+    assert not shows(loss, VALIDATION, at_least=1) and not shows(accuracy, VALIDATION, at_least=1)
+    assert not shows(accuracy, TOP5, at_least=1)

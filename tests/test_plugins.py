@@ -193,3 +193,84 @@ def test_registering_a_class_of_the_wrong_kind_is_reported():
     assert info.status == "error"
     assert "not a subclass of vitcore.components.MetricSink" in info.errors[0]
     assert MetricSink  # the base the message names
+
+
+# -- hook calls go through pluggy, one plugin's failure stays its own ---------------------------------
+
+
+class _BrokenView:
+    @vitcore.hookimpl
+    def vit_view(self, model):
+        raise RuntimeError("cannot describe it")
+
+
+def test_a_vit_view_that_raises_is_recorded_and_the_next_plugin_answers():
+    import torchvision
+
+    model = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2,
+                                                 hidden_dim=16, mlp_dim=32, num_classes=3)
+    host = plugins.get_host()
+    info = host.register_plugin(_BrokenView(), name="broken-view")  # registered last: asked first
+    assert info.status == "ok"
+    with pytest.warns(UserWarning, match="plugin broken-view: vit_view raised RuntimeError: cannot describe it"):
+        view = host.vit_view(model)
+    assert view is not None and view.num_blocks == 2 and view.grid == (4, 4)  # the builtin torchvision view
+    assert info.status == "error" and info.errors[0].startswith("vit_view raised RuntimeError: cannot describe it")
+
+
+def _recorder(label: str, calls: list[str], **marks) -> object:
+    class Recorder:
+        @vitcore.hookimpl(**marks)
+        def run_finished(self, run_dir, summary):
+            calls.append(label)
+            return label
+
+    return Recorder()
+
+
+def test_call_follows_pluggy_ordering_and_wrappers_and_isolates_a_failure():
+    calls: list[str] = []
+
+    class Failing:
+        @vitcore.hookimpl
+        def run_finished(self, run_dir, summary):
+            calls.append("failing")
+            raise ValueError("bad report")
+
+    class Wrapper:
+        @vitcore.hookimpl(wrapper=True)
+        def run_finished(self, run_dir, summary):
+            calls.append("wrapper before")
+            results = yield
+            calls.append(f"wrapper after {len(results)}")
+            return results
+
+    host = plugins.get_host()
+    host.register_plugin(_recorder("first", calls, tryfirst=True), name="first")  # registered first, runs first
+    host.register_plugin(_recorder("plain", calls), name="plain")
+    failing = host.register_plugin(Failing(), name="failing")
+    host.register_plugin(_recorder("last", calls, trylast=True), name="last")
+    host.register_plugin(Wrapper(), name="wrapper")
+    with pytest.warns(UserWarning, match="plugin failing: run_finished raised ValueError: bad report"):
+        results = host.call("run_finished", run_dir=Path("."), summary={})
+    assert calls == ["wrapper before", "first", "failing", "plain", "last", "wrapper after 3"]
+    assert results == ["first", "plain", "last"]
+    assert failing.errors[0].startswith("run_finished raised ValueError: bad report")
+
+
+def test_call_lets_the_exceptions_it_is_told_to_pass_through():
+    from vitcore.components import StopRun
+
+    class Pruner:
+        @vitcore.hookimpl
+        def epoch_end(self, event):
+            raise StopRun(status="pruned", reason="below the median")
+
+    host = plugins.get_host()
+    info = host.register_plugin(Pruner(), name="pruner")
+    with pytest.raises(StopRun, match="below the median"):
+        host.call("epoch_end", propagate=(StopRun,), event=None)
+    assert info.status == "ok", "a StopRun asked for is a message, not a failure"
+    with pytest.warns(UserWarning, match="epoch_end raised StopRun"):
+        assert host.call("epoch_end", event=None) == []
+    assert info.status == "error"

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from vitcore.builtin import program_export
-from vitcore.builtin.exporters import sha256
 from vitcore.engine.trainer import train
 from vitcore.errors import VitcoreError
+from vitcore.hashing import sha256
 from vitcore.spec import load_dict
 from vitcore.testing import run_cli, tiny_spec
 

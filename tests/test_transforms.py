@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from vitcore.builtin import transforms as T
 from vitcore.components import AugmentationContext, Preprocessing
+from vitcore.engine.transforms import eval_transform, train_transform
 
 SIZE = 32
 CTX = AugmentationContext(preprocessing=Preprocessing(SIZE), num_classes=5)
@@ -37,7 +38,7 @@ def check(image: torch.Tensor, size: int = SIZE) -> None:
 @pytest.mark.parametrize("component", SAMPLE, ids=lambda c: c.name)
 @pytest.mark.parametrize("width, height", [(50, 40), (17, 90), (20, 20)])
 def test_every_augmentation_gives_model_size(component, width, height):
-    transform = T.train_transform([component()], CTX)
+    transform = train_transform([component()], CTX)
     check(transform(photo(width, height)))
 
 
@@ -50,12 +51,12 @@ def test_geometric_augmentations_output_model_size_themselves(component):
 def test_train_transform_chains_in_order_and_resizes_only_when_needed():
     augs = [T.RandomResizedCrop(), T.HorizontalFlip(T.HorizontalFlip.Options(p=1.0)),
             T.ColorJitter(), T.RandomErasing(T.RandomErasing.Options(p=1.0))]
-    check(T.train_transform(augs, CTX)(photo(64, 48)))
-    flip = T.train_transform([T.HorizontalFlip(T.HorizontalFlip.Options(p=1.0))], CTX)
+    check(train_transform(augs, CTX)(photo(64, 48)))
+    flip = train_transform([T.HorizontalFlip(T.HorizontalFlip.Options(p=1.0))], CTX)
     image = photo(SIZE, SIZE)
     expected = as_tensor(image).flip(-1)
     assert torch.equal(flip(image), expected)  # already the model's size: untouched by the fit step
-    check(T.train_transform([], CTX)(photo(100, 30)))
+    check(train_transform([], CTX)(photo(100, 30)))
 
 
 def test_random_erasing_defaults_to_the_mean_colour():
@@ -68,13 +69,13 @@ def test_random_erasing_defaults_to_the_mean_colour():
 def test_eval_transform(crop_pct):
     pre = Preprocessing(SIZE, interpolation="bicubic", crop_pct=crop_pct)
     for width, height in [(100, 50), (20, 31), (SIZE, SIZE)]:
-        check(T.eval_transform(pre)(photo(width, height)))
+        check(eval_transform(pre)(photo(width, height)))
 
 
 def test_eval_transform_centre_crops():
     pixels = np.full((64, SIZE, 3), 255, dtype=np.uint8)
     pixels[16:48] = 0  # white top and bottom quarters, black centre
-    assert T.eval_transform(Preprocessing(SIZE))(Image.fromarray(pixels)).max() == 0
+    assert eval_transform(Preprocessing(SIZE))(Image.fromarray(pixels)).max() == 0
 
 
 @pytest.mark.parametrize("component", [T.MixUp, T.CutMix])

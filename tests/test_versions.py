@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vitcore.builtin.exporters import sha256
 from vitcore.errors import VitcoreError
+from vitcore.hashing import sha256
 from vitcore.testing import run_cli
 from vitcore.versions import compare_runs, flatten, model_card, tag_run, verify_run, write_model_card
 
@@ -38,17 +38,24 @@ def _run(root: Path, version: int, lr: float = 0.003, best: float = 0.9, flips: 
     return run_dir
 
 
-def test_flatten_gives_dotted_keys_for_dicts_and_lists():
-    assert flatten({"train": {"lr": 0.1, "betas": [0.9, 0.99]}, "sinks": [], "tags": {}, "name": "x"}) == {
-        "train.lr": 0.1, "train.betas.0": 0.9, "train.betas.1": 0.99, "sinks": [], "tags": {}, "name": "x"}
+def test_flatten_keys_components_by_type_not_by_place():
+    spec = {"train": {"lr": 0.1, "betas": [0.9, 0.99]}, "sinks": [], "tags": {}, "name": "x",
+            "augmentations": [{"type": "random_resized_crop", "scale": [0.5, 1.0]}, {"type": "mixup"},
+                              {"type": "mixup", "alpha": 0.2}]}
+    assert flatten(spec) == {
+        "train.lr": 0.1, "train.betas": [0.9, 0.99], "sinks": [], "tags": {}, "name": "x",
+        "augmentations": ["random_resized_crop", "mixup", "mixup"],
+        "augmentations[random_resized_crop].scale": [0.5, 1.0], "augmentations[mixup#2].alpha": 0.2}
 
 
 def test_compare_shows_the_spec_fields_that_differ_and_the_key_metrics(tmp_path):
     a, b = _run(tmp_path, 1), _run(tmp_path, 2, lr=0.01, best=0.8, flips=True)
     result = compare_runs([a, b])
     assert [r["run"] for r in result["runs"]] == ["tiny/v1", "tiny/v2"]
-    assert result["spec"] == {"train.lr": [0.003, 0.01], "augmentations.1.type": [None, "horizontal_flip"],
-                              "augmentations.1.p": [None, 0.5]}
+    assert list(result["spec"].items()) == [  # grouped by component, the list's order beside its entries
+        ("augmentations", [["random_resized_crop"], ["random_resized_crop", "horizontal_flip"]]),
+        ("augmentations[horizontal_flip].p", [None, 0.5]),
+        ("train.lr", [0.003, 0.01])]
     assert result["metrics"]["best_value"] == [0.9, 0.8] and result["metrics"]["status"] == ["completed"] * 2
 
     as_json = run_cli("runs", "compare", str(a), str(b), "--json")
@@ -58,7 +65,12 @@ def test_compare_shows_the_spec_fields_that_differ_and_the_key_metrics(tmp_path)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["tiny/v1", "tiny/v2"]
-    assert next(line for line in lines if "train.lr" in line).split() == ["train.lr", "0.003", "0.01"]
+    spec_rows = lines[lines.index("spec (differing fields)") + 1:lines.index("metrics")]
+    assert [row.split()[:2] for row in spec_rows] == [
+        ["augmentations", '["random_resized_crop"]'], ["augmentations[horizontal_flip]"], ["p", "-"],
+        ["train"], ["lr", "0.003"]]
+    assert spec_rows[2].split() == ["p", "-", "0.5"] and spec_rows[4].split() == ["lr", "0.003", "0.01"]
+    assert "curves" not in table.stdout, "runs without metrics.jsonl have no curves to draw"
     assert next(line for line in lines if "best_value" in line).split() == ["best_value", "0.9", "0.8"]
     alone = run_cli("runs", "compare", str(a))
     assert alone.returncode == 1 and "two or more" in alone.stderr

@@ -13,8 +13,11 @@ from typing import Any
 
 import click
 
-from vitcore import __version__
+from vitcore import __version__, lazy_dynamo, warning_format
 from vitcore.errors import VitcoreError
+
+lazy_dynamo.install()  # torchvision without torch._dynamo: seconds off every command that runs a model
+warning_format.install()  # every warning as one line, "warning: <message>", from plugin loading on
 
 
 class VitcoreGroup(click.Group):
@@ -24,10 +27,11 @@ class VitcoreGroup(click.Group):
         try:
             return super().invoke(ctx)
         except VitcoreError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            # 130: an interrupted run says where it is and how to continue; no "Error" about it.
+            click.secho(str(exc) if exc.exit_code == 130 else f"Error: {exc}", fg="red", err=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted. Continue with `vitcore resume RUN_DIR`.", err=True)
+        except KeyboardInterrupt:  # before a run folder exists (a run's own says where it is)
+            click.echo("Interrupted.", err=True)
             ctx.exit(130)
 
 
@@ -55,22 +59,37 @@ set_option = click.option(
 @click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
 @set_option
 def run(spec_file: Path, overrides: tuple[str, ...]) -> None:
-    """Train the model described by SPEC_FILE (JSON or YAML)."""
+    """Train the model described by SPEC_FILE (JSON or YAML).
+
+    Relative paths in SPEC_FILE are relative to its folder; those given with --set to the
+    working directory.
+    """
     from vitcore import spec as spec_module
+    from vitcore.preflight import preflight
 
     resolved = spec_module.load(spec_file, list(overrides))
+    preflight(resolved)  # the spec's rules now; the engine checks the data's before the run folder exists
     _train_and_report(resolved, None)
 
 
 @main.command()
 @click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
 @set_option
-@click.option("--print", "print_spec", is_flag=True, help="Print the resolved spec (defaults filled in).")
-def validate(spec_file: Path, overrides: tuple[str, ...], print_spec: bool) -> None:
-    """Check SPEC_FILE without training."""
+@click.option("--print", "print_spec", is_flag=True,
+              help="Print the resolved spec (defaults filled in, paths absolute).")
+@click.option("--spec-only", is_flag=True,
+              help="Check only what needs no data set or model (skip loading and building them).")
+def validate(spec_file: Path, overrides: tuple[str, ...], print_spec: bool, spec_only: bool) -> None:
+    """Check SPEC_FILE without training: whatever `vitcore run` would refuse.
+
+    Loads the data set and builds the model on the CPU, as the run would before its first step;
+    a broken rule exits 2 naming its field.
+    """
     from vitcore import spec as spec_module
+    from vitcore.preflight import check_without_training
 
     resolved = spec_module.load(spec_file, list(overrides))
+    check_without_training(resolved, spec_only=spec_only)
     if print_spec:
         click.echo(json.dumps(resolved.to_dict(), indent=2))
     else:
@@ -79,23 +98,39 @@ def validate(spec_file: Path, overrides: tuple[str, ...], print_spec: bool) -> N
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-def resume(run_dir: Path) -> None:
-    """Continue RUN_DIR from its last checkpoint (after a crash, a kill or Ctrl-C)."""
+@set_option
+def resume(run_dir: Path, overrides: tuple[str, ...]) -> None:
+    """Continue RUN_DIR from its last checkpoint (after a crash, a kill or Ctrl-C).
+
+    --set may change what leaves the checkpoint valid (a diverged run: a lower train.lr,
+    train.clip_grad_norm; more train.epochs for a finished run); see docs/ARCHITECTURE.md.
+    """
     from vitcore import spec as spec_module
+    from vitcore.engine.resume_changes import resume_spec
+    from vitcore.preflight import preflight
     from vitcore.runs import read_json, resolve_run_dir
 
     run_dir = resolve_run_dir(run_dir)
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
+    source = str(run_dir / "spec.json")
+    data, changes = resume_spec(read_json(run_dir / "spec.json"), list(overrides), source)
     if summary.get("status") in {"completed", "early_stopped"}:
-        raise VitcoreError(f"{run_dir}: this run already finished ({summary['status']}); nothing to resume")
-    resolved = spec_module.resolve(read_json(run_dir / "spec.json"), source=str(run_dir / "spec.json"))
-    _train_and_report(resolved, run_dir)
+        # A completed version that trained fewer epochs than its spec plans (vitcore prune's, made
+        # without fine-tuning) continues to the spec's count; otherwise only --set train.epochs does.
+        planned = data.get("train", {}).get("epochs") if summary.get("status") == "completed" else 0
+        more = changes.get("train.epochs", [None, planned])[1] or 0
+        if not (isinstance(more, int) and more > int(summary.get("epochs_completed") or 0)):
+            raise VitcoreError(f"{run_dir}: this run already finished ({summary['status']}); nothing to resume "
+                               "(--set train.epochs=N with more epochs continues it)")
+    resolved = spec_module.resolve(data, source=source)
+    preflight(resolved)
+    _train_and_report(resolved, run_dir, changes)
 
 
-def _train_and_report(resolved, run_dir: Path | None) -> None:
+def _train_and_report(resolved, run_dir: Path | None, changes: dict[str, list] | None = None) -> None:
     from vitcore.engine.trainer import train
 
-    result = train(resolved, run_dir)
+    result = train(resolved, run_dir, changes=changes)
     if result.summary and _is_main_process():
         _print_summary(result.summary)
 
@@ -159,18 +194,18 @@ def model_summary(source: Path, depth: int | None, num_classes: int | None, as_j
 
 def _model_from_spec(path: Path, num_classes: int | None):
     from vitcore import spec as spec_module
-    from vitcore.components import DataContext, ModelContext
+    from vitcore.components import ModelContext
 
     resolved = spec_module.load(path)
     if num_classes is None:
-        from vitcore.engine.trainer import cache_dir
+        from vitcore.data_loading import load_splits
 
-        splits = resolved.data.instantiate().load(DataContext(cache_dir=cache_dir(), seed=resolved.train.seed))
-        classes = list(splits.classes)
+        classes = list(load_splits(resolved).classes)
     else:
         classes = [f"class{i}" for i in range(num_classes)]
     builder = resolved.model.instantiate()
-    net = builder.build(ModelContext(num_classes=len(classes), class_names=classes, load_pretrained=False))
+    net = builder.build(ModelContext(num_classes=len(classes), class_names=classes, load_pretrained=False,
+                                     spec_dir=resolved.base_dir))
     return net, builder.preprocessing()
 
 
@@ -185,14 +220,17 @@ def plugins() -> None:
 @plugins.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--all", "include_builtin", is_flag=True, help="Include the built-in plugins.")
-def plugins_list(as_json: bool, include_builtin: bool) -> None:
+@click.option("--strict", is_flag=True, help="Exit 1 when any plugin failed to load (for CI).")
+def plugins_list(as_json: bool, include_builtin: bool, strict: bool) -> None:
     """List plugins: distribution, version, components by kind, load status."""
     from vitcore import PLUGIN_API_VERSION
     from vitcore.plugins import get_host
 
     infos = get_host().plugins(include_builtin=include_builtin)
+    failed = sorted(i.name for i in get_host().plugins(include_builtin=True) if i.status != "ok")
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
+        _strict_failure(strict, failed)
         return
     click.echo(f"vitcore {__version__}, plugin API {PLUGIN_API_VERSION}")
     if not infos:
@@ -205,6 +243,30 @@ def plugins_list(as_json: bool, include_builtin: bool) -> None:
             click.echo(f"  {kind:<14} {', '.join(names)}")
         for error in info.errors:
             click.echo(f"  error: {error}")
+    _strict_failure(strict, failed)
+
+
+def _strict_failure(strict: bool, failed: list[str]) -> None:
+    if strict and failed:
+        raise VitcoreError(f"plugins list --strict: {len(failed)} plugin(s) failed to load: {', '.join(failed)} "
+                           "(their errors are listed above)")
+
+
+@plugins.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_show(name: str, as_json: bool) -> None:
+    """A component's kind, plugin, description and options with their types, defaults and meaning.
+
+    NAME is what a spec writes in {"type": NAME}; plugins' components included.
+    """
+    from vitcore.component_info import describe_component, format_description
+
+    found = describe_component(name)
+    if as_json:
+        click.echo(json.dumps(found if len(found) > 1 else found[0], indent=2))
+    else:
+        click.echo("\n\n".join(format_description(item) for item in found))
 
 
 @plugins.command("new")
@@ -277,11 +339,21 @@ def runs_show(run_dir: Path) -> None:
 @runs.command("compare")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def runs_compare(run_dirs: tuple[Path, ...], as_json: bool) -> None:
-    """Side by side: the spec fields that differ between RUN_DIRS and their key metrics."""
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to draw the runs' curves overlaid (default: RUNS_ROOT/compare/<runs>.png).")
+@click.option("--no-plot", is_flag=True, help="Do not draw the curves.")
+def runs_compare(run_dirs: tuple[Path, ...], as_json: bool, plot_path: Path | None, no_plot: bool) -> None:
+    """Side by side: the spec fields that differ between RUN_DIRS (grouped by component), their
+    key metrics, and their curves overlaid in one PNG (its path is printed)."""
     from vitcore.versions import compare_runs, format_comparison
 
     result = compare_runs(run_dirs)
+    if not no_plot:
+        from vitcore.compare_plot import draw_comparison
+
+        drawn = draw_comparison([Path(r["path"]) for r in result["runs"]], plot_path)
+        if drawn is not None:
+            result["plot"] = str(drawn)
     click.echo(json.dumps(result, indent=2) if as_json else format_comparison(result))
 
 
@@ -318,17 +390,23 @@ def runs_verify(run_dir: Path) -> None:
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder of class sub-folders (the run's class names).")
+              help="Folder of class sub-folders (the run's class names), or a root holding train/, val/ "
+                   "and test/ ones.")
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default=None,
+              help="On a train/val/test root: the split to evaluate (default: test if there is one, else val).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def evaluate(run_dir: Path, data_dir: Path, as_json: bool) -> None:
+def evaluate(run_dir: Path, data_dir: Path, split: str | None, as_json: bool) -> None:
     """Evaluate RUN_DIR's best model on a folder of labelled images."""
     from vitcore.inference import evaluate_folder, load_run_model
     from vitcore.runs import resolve_run_dir
 
-    result = evaluate_folder(load_run_model(resolve_run_dir(run_dir)), data_dir)
+    loaded = load_run_model(resolve_run_dir(run_dir))
+    result = evaluate_folder(loaded, data_dir, split=split)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
+    if result.get("split"):
+        click.echo(f"{result['split']} split: {result['folder']}")
     click.echo(f"{result['images']} images  loss {result['loss']:.4f}  top-1 {result['acc1']:.4f}"
                + (f"  top-5 {result['acc5']:.4f}" if result["acc5"] is not None else ""))
     for name, acc in result["per_class_acc"].items():
@@ -349,30 +427,51 @@ def predict(model: Path, images: tuple[Path, ...], top_k: int, as_json: bool) ->
     MODEL is a run directory (its best model) or an exported model file that a plugin can run
     (e.g. model.onnx with vitcore-export-onnx, which needs no torch).
     """
-    missing = [str(p) for p in images if not p.is_file()]
-    if missing:
-        raise VitcoreError(f"image file(s) not found: {', '.join(missing)}")
-    if model.is_file():
-        from vitcore.plugins import get_host
+    failed = {str(p): f"image file {p} does not exist" for p in images if not p.is_file()}
+    present = [p for p in images if p.is_file()]
+    results: list[dict[str, Any]] = []
+    if present:
+        if model.is_file():
+            from vitcore.plugins import get_host
 
-        predictor = get_host().pm.hook.model_file_predictor(path=model)
-        if predictor is None:
-            raise VitcoreError(f"{model}: no installed plugin can run this model file; give a run directory "
-                               "or install the plugin for its format (e.g. vitcore-export-onnx for .onnx)")
-        results = predictor(list(images), top_k)
-    else:
-        from vitcore.inference import load_run_model
-        from vitcore.inference import predict as run_predict
-        from vitcore.runs import resolve_run_dir
+            predictor = get_host().pm.hook.model_file_predictor(path=model)
+            if predictor is None:
+                raise VitcoreError(f"{model}: no installed plugin can run this model file; give a run directory "
+                                   "or install the plugin for its format (e.g. vitcore-export-onnx for .onnx)")
+        else:
+            from vitcore.inference import load_run_model
+            from vitcore.inference import predict as run_predict
+            from vitcore.runs import resolve_run_dir
 
-        results = run_predict(load_run_model(resolve_run_dir(model)), list(images), top_k)
+            loaded = load_run_model(resolve_run_dir(model))
+            predictor = lambda paths, k: run_predict(loaded, paths, k)  # noqa: E731
+        results, bad = _predict_isolating(predictor, present, top_k)
+        failed.update(bad)
     if as_json:
-        click.echo(json.dumps(results, indent=2))
-        return
-    for item in results:
-        click.echo(item["image"])
-        for top in item["top"]:
-            click.echo(f"  {top['label']:<20} {top['probability']:.4f}")
+        click.echo(json.dumps(results + [{"image": p, "error": e} for p, e in failed.items()], indent=2))
+    else:
+        for item in results:
+            click.echo(item["image"])
+            for top in item["top"]:
+                click.echo(f"  {top['label']:<20} {top['probability']:.4f}")
+    if failed:
+        for message in failed.values():
+            click.secho(f"Error: {message}", fg="red", err=True)
+        raise SystemExit(1)
+
+
+def _predict_isolating(predictor, images: list[Path], top_k: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """All images at once; if one cannot be read, each alone, so the good ones still get answers."""
+    try:
+        return predictor(images, top_k), {}
+    except VitcoreError:
+        results, failed = [], {}
+        for image in images:
+            try:
+                results.extend(predictor([image], top_k))
+            except VitcoreError as exc:
+                failed[str(image)] = str(exc)
+        return results, failed
 
 
 @main.command()
@@ -406,15 +505,18 @@ def export(run_dir: Path, formats: tuple[str, ...], options: tuple[str, ...]) ->
 @click.option("--port", default=6006, show_default=True, type=int)
 @click.option("--host", default="127.0.0.1", show_default=True)
 def dashboard(root: Path, port: int, host: str) -> None:
-    """Start TensorBoard on ROOT's runs for live monitoring (Ctrl-C stops it)."""
-    import subprocess
+    """Start TensorBoard on ROOT's runs for live monitoring (Ctrl-C stops it). The vitcore-dashboard
+    plugin replaces this command with the web dashboard."""
+    import os
 
     if not root.is_dir():
         raise VitcoreError(f"{root}: no such folder (run `vitcore run SPEC` first, or give the runs folder)")
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(root), "--port", str(port),
                "--host", host]
     click.echo(f"TensorBoard on http://{host}:{port}/ (logdir {root})")
-    raise SystemExit(subprocess.call(command))
+    sys.stdout.flush()
+    # TensorBoard takes this process's place, so Ctrl-C and SIGTERM reach it: no child left behind.
+    os.execv(sys.executable, command)
 
 
 def _add_plugin_commands() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Iterator, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +26,45 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+class PathOption:
+    """Marks a string option as a file or folder path (plugin API 1.3): ``root: SpecPath``.
+
+    When a spec is resolved, a relative value is made absolute: against the spec file's folder, or
+    the working directory for a value given with ``--set`` (or a spec given as a dict without a
+    folder). Components get the absolute path and the run's spec.json records it, so ``vitcore
+    resume`` and ``vitcore export`` work from any folder. With ``or_name`` the value may also be a
+    name that is no path (a Hugging Face hub id): it is made absolute only when that path exists.
+    """
+
+    def __init__(self, or_name: bool = False) -> None:
+        self.or_name = or_name
+
+    def __repr__(self) -> str:
+        return f"PathOption(or_name={self.or_name})"
+
+
+#: An option holding a path (see ``PathOption``): ``SpecPath | None``, ``list[SpecPath]`` work too.
+SpecPath = Annotated[str, PathOption()]
+#: A path, or a name that is not one (a hub id): made absolute only when the path exists.
+SpecPathOrName = Annotated[str, PathOption(or_name=True)]
+
+
+@dataclass(frozen=True)
+class PreflightContext:
+    """What ``Component.preflight`` gets: what is known of a run before it trains (plugin API 1.3).
+
+    ``vitcore validate`` and ``vitcore run`` check a spec before any training step; ``classes``,
+    ``preprocessing`` and ``model`` (built, untrained) are None when not built yet: check what
+    can be checked without them.
+    """
+
+    #: The resolved spec, as the run's spec.json will hold it.
+    spec: Mapping[str, Any]
+    classes: "list[str] | None" = None
+    preprocessing: "Preprocessing | None" = None
+    model: "torch.nn.Module | None" = None
+
+
 class Component:
     """Base class of all components. Subclasses set ``name`` and usually ``Options``."""
 
@@ -37,6 +76,16 @@ class Component:
 
     def __init__(self, options: Options | None = None) -> None:
         self.options = options if options is not None else self.Options()
+
+    def preflight(self, ctx: PreflightContext) -> list[str]:
+        """Problems that would make a run with these options fail later (plugin API 1.3).
+
+        One string per problem, starting with the option's name when it is about one option
+        (``"query_patch: (9, 0) lies outside the model's 4x4 patch grid"``); ``vitcore validate``
+        and ``vitcore run`` refuse the spec with exit 2, naming this entry's field path, before
+        training instead of after it. May be called twice (before and after the model is built).
+        """
+        return []
 
     @classmethod
     def summary(cls) -> str:
@@ -57,7 +106,9 @@ class DataContext:
 
     cache_dir: Path
     seed: int = 0
-    spec_dir: Path = field(default_factory=Path.cwd)  # relative paths in the spec resolve here
+    #: The spec file's folder: resolve relative paths of options not marked ``SpecPath`` here
+    #: (``SpecPath`` options arrive absolute). The working directory for a spec given as a dict.
+    spec_dir: Path = field(default_factory=Path.cwd)
 
 
 @dataclass
@@ -115,6 +166,7 @@ class ModelContext:
 
     num_classes: int
     class_names: list[str]
+    #: The spec file's folder, as ``DataContext.spec_dir``.
     spec_dir: Path = field(default_factory=Path.cwd)
     #: False when a checkpoint will overwrite every weight (evaluate, predict, export): builders
     #: then build the architecture only and read no pretrained files, which may have moved.
@@ -209,9 +261,11 @@ class SinkContext:
 class MetricSink(Component):
     """Receives metric records: ``{"event": "train"|"epoch", "epoch", "step", ...}``.
 
-    Only rank 0 has sinks. ``log`` is called from the training loop at each logging interval and
-    at each epoch end, with plain Python numbers (and, for ``epoch``, lists such as the confusion
-    matrix). A sink must tolerate keys it does not know.
+    Only rank 0 has sinks; each is built once per run. ``log`` is called from the training loop at
+    each logging interval and at each epoch end, with plain Python numbers (and, for ``epoch``,
+    lists such as the confusion matrix). A sink must tolerate keys it does not know. ``epoch_end``
+    and ``run_end`` (plugin API 1.3) are the run's moments; ``log`` of an epoch record (or
+    ``epoch_end``) may raise ``StopRun`` to end the run early (a sweep pruning a trial).
     """
 
     def open(self, ctx: SinkContext) -> None:
@@ -228,6 +282,12 @@ class MetricSink(Component):
 
     def log_graph(self, model: "torch.nn.Module", example: "torch.Tensor") -> None:
         """The model graph, once at the start; sinks that can show it (TensorBoard) do."""
+
+    def epoch_end(self, event: "EpochEnd") -> None:
+        """After each epoch's record was logged and its checkpoints written (plugin API 1.3)."""
+
+    def run_end(self, event: "RunEnd") -> None:
+        """Once, after the run's status is final and summary.json written (plugin API 1.3)."""
 
     def close(self) -> None:
         pass
@@ -263,15 +323,66 @@ class VisualizerContext:
 class Visualizer(Component):
     """Draws pictures into the run directory and returns their paths.
 
-    ``needs_model`` visualizers are skipped by ``vitcore plot`` (metrics only).
-    ``every_epoch`` ones run at each epoch end as well as at the end of the run.
+    Built once per run. ``needs_model`` visualizers are skipped by ``vitcore plot`` (metrics
+    only). ``draws_at(epoch, final)`` is the one place that decides when ``render`` is called:
+    by default at the end of the run, and after every epoch too for ``every_epoch`` ones.
     """
 
     needs_model: ClassVar[bool] = False
     every_epoch: ClassVar[bool] = False
 
+    def draws_at(self, epoch: int, final: bool) -> bool:
+        """Whether to draw after ``epoch`` (1-based) or, with ``final``, at the run's end (plugin API 1.3)."""
+        return final or self.every_epoch
+
     def render(self, ctx: VisualizerContext) -> list[Path]:  # pragma: no cover - interface
         raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------
+# The run's moments (plugin API 1.3)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """An epoch has ended: its record is logged, last.pt (and best.pt if it improved) written."""
+
+    run_dir: Path
+    #: Epochs completed (1-based) and the number the run plans.
+    epoch: int
+    epochs: int
+    #: The epoch record as the sinks got it (``event == "epoch"``).
+    record: Mapping[str, Any]
+    #: Every record of the run so far, in order, kept in memory (a resumed run's earlier ones too).
+    history: Sequence[Mapping[str, Any]]
+    #: True when this epoch improved ``train.best_metric`` (best.pt was written).
+    improved: bool
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """The run is over: ``status`` is final and summary.json holds ``summary``."""
+
+    run_dir: Path
+    status: str
+    summary: Mapping[str, Any]
+    history: Sequence[Mapping[str, Any]]
+
+
+class StopRun(Exception):
+    """Raised by a component or plugin at an epoch end to end the run early, cleanly.
+
+    The epoch's checkpoints and record are kept; summary.json gets ``status`` (e.g. ``pruned``)
+    and ``stopped: {"epoch", "reason"}``. With ``finish`` the end-of-run pictures and exports are
+    made as for a completed run; without it (the default) they are skipped. ``vitcore run`` exits 0.
+    """
+
+    def __init__(self, status: str = "stopped", reason: str = "", finish: bool = False) -> None:
+        super().__init__(reason or status)
+        self.status = status
+        self.reason = reason
+        self.finish = finish
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,6 +65,18 @@ def run_finished(run_dir: "object", summary: "object") -> None:
 
 
 @hookspec
+def epoch_end(event: "object") -> None:
+    """Called on rank 0 after each epoch (a ``vitcore.api.EpochEnd``), after the spec's sinks got
+    theirs. May raise ``vitcore.api.StopRun`` to end the run early (plugin API 1.3)."""
+
+
+@hookspec
+def run_end(event: "object") -> None:
+    """Called on rank 0 once a run has ended, whatever its status (a ``vitcore.api.RunEnd``),
+    after summary.json is written (plugin API 1.3)."""
+
+
+@hookspec
 def register_commands(cli: "object") -> None:
     """Add click commands or groups to the ``vitcore`` command line (``cli`` is its click group)."""
 

@@ -46,9 +46,9 @@ def load_run_model(run_dir: Path, device: torch.device | None = None) -> LoadedR
 
 @torch.no_grad()
 def predict(loaded: LoadedRun, images: list[Path], top_k: int = 5) -> list[dict[str, Any]]:
-    from vitcore.builtin.images import load_rgb
-    from vitcore.builtin.transforms import eval_transform
+    from vitcore.images import load_rgb
     from vitcore.engine.data import DeviceNormalize
+    from vitcore.engine.transforms import eval_transform
 
     device = next(loaded.model.parameters()).device
     transform = eval_transform(loaded.preprocessing)
@@ -69,16 +69,18 @@ def predict(loaded: LoadedRun, images: list[Path], top_k: int = 5) -> list[dict[
     ]
 
 
-def evaluate_folder(loaded: LoadedRun, folder: Path, batch_size: int = 64) -> dict[str, Any]:
-    """Accuracy, per-class accuracy and confusion matrix on a folder of class sub-folders."""
+def evaluate_folder(loaded: LoadedRun, folder: Path, batch_size: int = 64, split: str | None = None) -> dict[str, Any]:
+    """Accuracy, per-class accuracy and confusion matrix on a folder of class sub-folders, or on
+    one split of a train/val/test root (``split``; default test, else val)."""
     from torch.utils.data import DataLoader
 
-    from vitcore.builtin.datasets import labelled_folder
-    from vitcore.builtin.transforms import eval_transform
+    from vitcore.builtin.datasets import labelled_folder, split_folder
     from vitcore.engine.data import DeviceNormalize, TransformedDataset
     from vitcore.engine.device import resolve_precision
     from vitcore.engine.evaluate import evaluate
+    from vitcore.engine.transforms import eval_transform
 
+    folder, split = split_folder(folder, loaded.classes, split)
     items = TransformedDataset(labelled_folder(folder, loaded.classes), eval_transform(loaded.preprocessing))
     device = next(loaded.model.parameters()).device
     loader = DataLoader(items, batch_size=batch_size)
@@ -86,6 +88,7 @@ def evaluate_folder(loaded: LoadedRun, folder: Path, batch_size: int = 64) -> di
                       resolve_precision("fp32", device), len(loaded.classes))
     return {
         "folder": str(folder),
+        "split": split,
         "images": result.count,
         "loss": result.loss,
         "acc1": result.acc1,

@@ -9,17 +9,19 @@ at load time rather than failing later, in the middle of a run.
 
 from __future__ import annotations
 
+import functools
 import importlib
-import operator
 import os
-import re
 import traceback
 import warnings
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 import pluggy
+from packaging.specifiers import InvalidSpecifier, Specifier
+from packaging.version import Version
 
 from vitcore import PLUGIN_API_VERSION, __version__, hookspecs
 from vitcore.components import KINDS, Component
@@ -100,32 +102,26 @@ def selected_distributions() -> set[str] | None:
     return {normalize_name(part) for part in raw.split(",") if part.strip()}
 
 
-_CLAUSE = re.compile(r"(>=|<=|==|!=|>|<)\s*(\d+(?:\.\d+)*)")
-_COMPARE = {">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
-            ">": operator.gt, "<": operator.lt}
-
-
-def _version(text: str, length: int) -> tuple[int, ...]:
-    parts = tuple(int(p) for p in text.split("."))
-    return parts + (0,) * (length - len(parts))
+#: The operators a ``VITCORE_PLUGIN_API`` clause may use (a subset of PEP 440's).
+_OPERATORS = frozenset({">=", "<=", "==", "!=", ">", "<"})
 
 
 def api_satisfies(requirement: str, provided: str = PLUGIN_API_VERSION) -> bool:
     """Whether ``provided`` meets every comma-separated clause of ``requirement`` (``">=1.0,<2"``).
 
-    Clauses are an operator (>=, >, <=, <, ==, !=) and a dotted version; missing parts are 0, so
-    ``<2`` means below 2.0. Anything else raises ValueError: no packaging dependency needed.
+    Clauses are an operator (>=, >, <=, <, ==, !=) and a version, compared by ``packaging``
+    (PEP 440): missing parts are 0, so ``<2`` means below 2.0. An empty clause, another operator
+    (``~=``, ``===``) or a wildcard raises ValueError.
     """
     clauses = [c.strip() for c in requirement.split(",")]
-    parsed = [_CLAUSE.fullmatch(c) for c in clauses]
-    if not all(parsed):
+    try:
+        specifiers = [Specifier(c) for c in clauses]
+    except InvalidSpecifier:
+        raise ValueError(f"not a version requirement: {requirement!r}") from None
+    if any(s.operator not in _OPERATORS or s.version.endswith("*") for s in specifiers):
         raise ValueError(f"not a version requirement: {requirement!r}")
-    for match in parsed:
-        op, version = match.groups()  # type: ignore[union-attr]
-        length = max(len(version.split(".")), len(provided.split(".")))
-        if not _COMPARE[op](_version(provided, length), _version(version, length)):
-            return False
-    return True
+    version = Version(provided)
+    return all(s.contains(version, prereleases=True) for s in specifiers)
 
 
 def api_problem(requirement: object) -> str | None:
@@ -151,6 +147,39 @@ def _short_error(exc: BaseException) -> str:
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" ({frame.filename}:{frame.lineno})" if frame else ""
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _load_failure(error: str) -> str:
+    """A load error without its own ``failed to load:`` (messages add it in front)."""
+    prefix = "failed to load: "
+    return error[len(prefix):] if error.startswith(prefix) else error
+
+
+#: Hooks the registries call one plugin at a time (``_build_registries``), recording errors there.
+_REGISTER_HOOKS = frozenset(hook for _base, hook in KINDS.values())
+
+#: Exception types the current ``PluginHost.call`` lets through isolated hook functions.
+_PROPAGATE: ContextVar[tuple[type[BaseException], ...]] = ContextVar("vitcore_propagate", default=())
+
+
+def _isolated(function: Any, hook_name: str, info: PluginInfo) -> Any:
+    """``function`` (one plugin's hook implementation), with its exceptions recorded on ``info``
+    and a warning instead of raised, so the hook call goes on with the other plugins (a
+    ``firstresult`` hook such as ``vit_view`` asks the next one)."""
+
+    @functools.wraps(function)
+    def isolated(*args: Any) -> Any:
+        try:
+            return function(*args)
+        except _PROPAGATE.get():
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of a plugin is isolated
+            message = f"{hook_name} raised {_short_error(exc)}"
+            info.hook_errors.append(message)
+            warnings.warn(f"plugin {info.name}: {message}", stacklevel=2)
+            return None
+
+    return isolated
 
 
 class PluginHost:
@@ -220,13 +249,27 @@ class PluginHost:
                 info.hooks.append(caller.name)
         if not info.loaded:
             self.pm.unregister(plugin)
+            return
+        # pluggy calls ``impl.function``: wrap each of this plugin's plain implementations, so
+        # ``pm.hook.NAME(...)`` keeps pluggy's ordering (tryfirst/trylast), firstresult and
+        # wrappers while one plugin's failure stays that plugin's. Wrappers (``hookwrapper``,
+        # ``wrapper``) run around the others and are left as they are.
+        for caller in self.pm.get_hookcallers(plugin) or []:
+            if caller.name in _REGISTER_HOOKS:
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
+                    impl.function = _isolated(impl.function, caller.name, info)
 
     def _build_registries(self) -> None:
         for info in self.infos.values():
             info.hook_errors.clear()
             info.components.clear()
+        # A plugin that did not load may have provided any kind of component.
+        not_loaded = {info.name: _load_failure(info.load_errors[0]) for info in self.infos.values() if not info.loaded}
         for kind, (base, hook_name) in KINDS.items():
             registry = Registry(kind, base)
+            registry.failed = dict(not_loaded)
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
                 info = self.infos.get(impl.plugin_name)
                 if info is None or not info.loaded:
@@ -236,6 +279,7 @@ class PluginHost:
                     impl.function(register=added.append)
                 except Exception as exc:  # noqa: BLE001
                     info.hook_errors.append(f"{hook_name} raised {_short_error(exc)}")
+                    registry.failed[info.name] = info.hook_errors[-1]
                     continue
                 names = []
                 for component in added:
@@ -261,23 +305,26 @@ class PluginHost:
         return [i for i in self.infos.values() if include_builtin or not i.builtin]
 
 
-    def call(self, hook_name: str, **kwargs: Any) -> list[Any]:
-        """Call a hook on every loaded plugin, isolating failures like the register hooks."""
-        results = []
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            info = self.infos.get(impl.plugin_name)
-            if info is None or not info.loaded:
-                continue
-            try:
-                results.append(impl.function(**{k: kwargs[k] for k in impl.argnames}))
-            except Exception as exc:  # noqa: BLE001
-                message = f"{hook_name} raised {_short_error(exc)}"
-                info.hook_errors.append(message)
-                warnings.warn(f"plugin {info.name}: {message}", stacklevel=2)
-        return results
+    def call(self, hook_name: str, propagate: tuple[type[BaseException], ...] = (), **kwargs: Any) -> list[Any]:
+        """Call a hook through pluggy (``pm.hook.NAME``): its order, ``tryfirst``/``trylast`` and
+        wrappers apply; a plugin whose implementation raises is recorded (``vitcore plugins
+        list``), warned about, and the others still run. Returns the non-None results.
 
-    def vit_view(self, model: Any):
-        """The first ``ViTView`` a model plugin gives for ``model`` (None if none knows it)."""
+        Exceptions of the ``propagate`` types are not failures but messages (``StopRun`` from
+        ``epoch_end``): they pass through to the caller."""
+        caller = getattr(self.pm.hook, hook_name)
+        token = _PROPAGATE.set(tuple(propagate))
+        try:
+            result = caller(**kwargs)
+        finally:
+            _PROPAGATE.reset(token)
+        if caller.spec is not None and caller.spec.opts.get("firstresult"):
+            return [] if result is None else [result]
+        return result
+
+    def vit_view(self, model: Any) -> Any:
+        """The first ``ViTView`` a model plugin gives for ``model`` (None if none knows it); a
+        plugin whose ``vit_view`` raises is recorded and the next one is asked."""
         return self.pm.hook.vit_view(model=model)
 
 

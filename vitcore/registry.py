@@ -24,6 +24,9 @@ class Registry:
         self._entries: dict[str, Entry] = {}
         # Names two plugins both claim: using one is an error that names both plugins.
         self._conflicts: dict[str, str] = {}
+        #: Plugins that may have supplied components of this kind but failed (plugin -> why): an
+        #: unknown name then says so, since the component may be theirs.
+        self.failed: dict[str, str] = {}
 
     def add(self, component: type[Component], plugin: str) -> None:
         if not (isinstance(component, type) and issubclass(component, self.base)):
@@ -58,7 +61,11 @@ class Registry:
         close = difflib.get_close_matches(name, available, n=1, cutoff=0.5)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         listed = ", ".join(available) if available else "(none: is a plugin missing?)"
-        return f"unknown {self.kind[:-1]} {name!r}.{hint} Available: {listed}"
+        message = f"unknown {self.kind[:-1]} {name!r}.{hint} Available: {listed}"
+        for plugin, reason in sorted(self.failed.items()):
+            message += (f". Note: plugin {plugin} failed to load: {reason}; if {name!r} is one of its "
+                        "components, fix that first (`vitcore plugins list` shows each plugin's state)")
+        return message
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -41,7 +41,13 @@ def versions(run_root: Path) -> list[int]:
 def create_version_dir(output_dir: Path, name: str) -> Path:
     """Claim the next free ``v<N>``; mkdir is atomic, so two runs never share a version."""
     run_root = output_dir / name
-    run_root.mkdir(parents=True, exist_ok=True)
+    try:
+        run_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocking = next((p for p in [run_root, *run_root.parents] if p.exists() and not p.is_dir()), None)
+        reason = f"{blocking} is a file, not a folder" if blocking else (exc.strerror or str(exc))
+        raise VitcoreError(f"output_dir: cannot create the run folder {run_root}: {reason}; choose another "
+                           "output_dir (e.g. --set output_dir=runs)") from None
     number = (versions(run_root) or [0])[-1] + 1
     while True:
         path = run_root / f"v{number}"
@@ -106,6 +112,27 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def run_status(run_dir: Path, summary: dict[str, Any]) -> str:
+    """The status a person should see: summary.json's, except that a run still marked
+    ``running`` whose process is gone (nobody holds its lock) is ``interrupted``."""
+    from vitcore.run_lock import is_held
+
+    status = summary.get("status", "unknown")
+    if status == "running" and not is_held(run_dir):
+        return "interrupted"
+    return str(status)
+
+
+def _tags_or_note(run_dir: Path) -> list[str]:
+    """A version's tags; an unreadable tags.json is shown as such for that version alone."""
+    from vitcore.versions import read_tags
+
+    try:
+        return read_tags(run_dir)
+    except (VitcoreError, KeyError, TypeError, ValueError):
+        return ["(tags.json unreadable)"]
+
+
 def run_summaries(root: Path) -> list[dict[str, Any]]:
     """One row per version under ``root`` (for ``vitcore runs list``)."""
     rows = []
@@ -123,12 +150,12 @@ def run_summaries(root: Path) -> list[dict[str, Any]]:
                     "name": run_root.name,
                     "version": number,
                     "path": str(path),
-                    "status": summary.get("status", "unknown"),
+                    "status": run_status(path, summary),
                     "best_metric": summary.get("best_metric"),
                     "best_value": summary.get("best_value"),
                     "epochs": summary.get("epochs_completed"),
                     "started": summary.get("started"),
-                    "tags": read_json(path / "tags.json")["tags"] if (path / "tags.json").is_file() else [],
+                    "tags": _tags_or_note(path),
                 }
             )
     return rows

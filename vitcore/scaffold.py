@@ -31,7 +31,7 @@ class Kind:
 
     registry: str  # the kind's registry (and key in `vitcore plugins list --json`)
     hook: str
-    base: str  # the class in vitcore.components
+    base: str  # the class in vitcore.api
     spec_field: str
     summary: str
     component: str  # template of vitcore_NAME/<kind>.py
@@ -157,7 +157,7 @@ every plugin, so heavy libraries are imported inside the methods that use them.
 from __future__ import annotations
 
 import vitcore
-from vitcore.hookspecs import Register
+from vitcore.api import Register
 
 from $module.$kind import $cls
 
@@ -174,14 +174,14 @@ def $hook(register: Register) -> None:
 '''
 
 def _tests(check: str, body: str, stdlib: str = "", third_party: str = "", vitcore: str = "") -> str:
-    """tests/test_NAME.py: imports, a fixture registering the plugin, then ``body``."""
+    """tests/test_NAME.py: imports, a fixture registering the plugin, then ``body``; ``vitcore`` holds
+    more names the tests take from vitcore.api, each followed by ``", "``."""
     return f'''"""Tests of the `$name` $kind: vitcore's contract checks, then its own behaviour."""
 
 from __future__ import annotations
 {stdlib}
 {third_party}import pytest
-{vitcore}from vitcore.errors import SpecError
-from vitcore.spec import load_dict
+from vitcore.api import {vitcore}SpecError, load_dict
 from vitcore.testing import {check}, registered_plugin, tiny_spec
 
 import $module
@@ -209,7 +209,7 @@ import random
 from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
-from vitcore.components import DataContext, DatasetProvider, DataSplits, Options
+from vitcore.api import DataContext, DatasetProvider, DataSplits, Options
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -307,7 +307,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
-from vitcore.components import ModelBuilder, ModelContext, Options, Preprocessing
+from vitcore.api import ModelBuilder, ModelContext, Options, Preprocessing
 
 if TYPE_CHECKING:
     import torch
@@ -398,7 +398,7 @@ from __future__ import annotations
 from typing import Callable
 
 from pydantic import Field
-from vitcore.components import Augmentation, AugmentationContext, Options
+from vitcore.api import Augmentation, AugmentationContext, Options
 
 
 class ${cls}Options(Options):
@@ -438,7 +438,7 @@ def test_a_spec_can_use_it_and_bad_options_name_the_field(plugin, tmp_path):
     with pytest.raises(SpecError, match=r"augmentations\[0\]\.p"):
         load_dict(spec)
 ''', third_party="import torch\n",
-   vitcore="from vitcore.components import AugmentationContext, Preprocessing\n")
+   vitcore="AugmentationContext, Preprocessing, ")
 
 SINK = r'''"""The `$name` metric sink: one CSV row per epoch, with the columns you choose."""
 
@@ -449,7 +449,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pydantic import Field, field_validator
-from vitcore.components import MetricSink, Options, SinkContext
+from vitcore.api import MetricSink, Options, SinkContext
 
 
 class ${cls}Options(Options):
@@ -488,7 +488,10 @@ class $cls(MetricSink):
             self.handle.flush()
 
     def close(self) -> None:
-        self.handle.close()
+        # Also called when the run failed before open() (or inside it): then there is no file.
+        handle = getattr(self, "handle", None)
+        if handle is not None:
+            handle.close()
 
     def _drop_rows_after(self, step: int) -> None:
         """Records after ``step`` were discarded by the resume; so are their rows."""
@@ -527,7 +530,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from vitcore.components import Options, Visualizer, VisualizerContext
+from vitcore.api import Options, Visualizer, VisualizerContext
 
 
 class ${cls}Options(Options):
@@ -583,7 +586,7 @@ def test_a_spec_can_use_it_and_bad_options_name_the_field(plugin, tmp_path):
     spec["visualizers"][0]["bins"] = 1
     with pytest.raises(SpecError, match=r"visualizers\[0\]\.bins"):
         load_dict(spec)
-''', vitcore="from vitcore.components import VisualizerContext\n")
+''', vitcore="VisualizerContext, ")
 
 EXPORTER = r'''"""The `$name` exporter: the weights as NumPy arrays in one .npz file, readable without torch."""
 
@@ -594,7 +597,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
-from vitcore.components import ExportContext, Exporter, Options
+from vitcore.api import ExportContext, Exporter, Options
 
 
 class ${cls}Options(Options):

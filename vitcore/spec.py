@@ -7,16 +7,18 @@ looks each NAME up in its registry and validates the remaining keys with that co
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Sequence, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vitcore.components import Component, Options
 from vitcore.errors import SpecError, VitcoreError
+from vitcore.spec_paths import Location, absolute_options, absolute_path, base_for
 
 
 class ComponentSpec(BaseModel):
@@ -35,7 +37,43 @@ class ModelSpec(ComponentSpec):
     init_from: str | None = Field(
         None,
         description="Start from an earlier run's best weights: runs/<name>/v<N>, runs/<name> (latest) or a "
-        "checkpoint file (.pt/.safetensors). The head is replaced when the classes differ.",
+        "checkpoint file (.pt/.safetensors), relative to the spec file's folder. The head is replaced when the "
+        "classes differ.",
+    )
+
+
+class EmaSpec(BaseModel):
+    """An exponential moving average of the weights, kept beside them on the device."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decay: float = Field(0.9998, gt=0, lt=1, description="EMA decay per optimizer step.")
+    warmup: bool = Field(
+        True, description="Ramp the decay up as (1 + n) / (10 + n) over the first steps, so the average is "
+        "not dominated by the random initial weights.",
+    )
+    best_follows_ema: bool = Field(
+        True, description="best.pt (and so the exports) holds the EMA weights, chosen by the EMA's own "
+        "validation metric; false: the raw weights and their metric decide.",
+    )
+
+
+class DistillSpec(BaseModel):
+    """Knowledge distillation: the student (this run's model) learns from an earlier run's model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    teacher: str = Field(
+        description="The teacher: runs/<name>/v<N> or runs/<name> (its latest version), relative to the spec "
+        "file's folder. Its classes must be this run's; its best weights are used, in eval mode.",
+    )
+    kind: Literal["soft", "hard"] = Field(
+        "soft", description="soft: KL divergence to the teacher's softened probabilities; hard: cross-entropy "
+        "to the teacher's predicted class.",
+    )
+    temperature: float = Field(2.0, gt=0, description="Softening temperature of soft distillation.")
+    weight: float = Field(
+        0.5, ge=0, le=1, description="Share of the distillation term in the loss (the rest: the labels).",
     )
 
 
@@ -105,7 +143,8 @@ class TrainSpec(BaseModel):
         "run on the device anyway). Evaluation is the same in both.",
     )
     log_every_steps: int = Field(
-        20, ge=1, description="Log training loss/accuracy every N optimizer steps (one host sync each)."
+        20, ge=1, description="Log training loss/accuracy every N optimizer steps (one host sync each); an epoch "
+        "shorter than 2N steps logs twice per epoch instead, so short runs still draw curves."
     )
     best_metric: Literal["val_acc1", "val_acc5", "val_loss"] = Field(
         "val_acc1", description="Metric that decides best.pt (loss: lower is better)."
@@ -115,6 +154,19 @@ class TrainSpec(BaseModel):
     )
     max_steps_per_epoch: int | None = Field(
         None, ge=1, description="Cap on optimizer steps per epoch (quick trials)."
+    )
+    ema: EmaSpec | None = Field(
+        None, description="Keep an exponential moving average of the weights (null: none), e.g. {\"decay\": 0.9998}.",
+    )
+    checkpoint_every_steps: int | None = Field(
+        None, ge=1,
+        description="Also write last.pt every N optimizer steps inside an epoch, so a kill loses at most N steps "
+        "(a resume continues at the exact sample). null: only at epoch ends.",
+    )
+    checkpoint_every_minutes: float | None = Field(
+        None, gt=0,
+        description="Also write last.pt when this many minutes passed since the last one, inside an epoch "
+        "(for long epochs on preemptible machines). null: only at epoch ends.",
     )
 
     @field_validator("batch_size")
@@ -158,7 +210,11 @@ class RunSpec(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
         description="Run name; versions are written to <output_dir>/<name>/v<N>.",
     )
-    output_dir: str = Field("runs", description="Root folder of run directories (relative to the working directory).")
+    output_dir: str = Field(
+        "runs",
+        description="Root folder of run directories. Written in the spec: relative to the spec file's folder; "
+        "left out: runs in the working directory (see Paths).",
+    )
     data: ComponentSpec = Field(description="Dataset provider, e.g. {\"type\": \"imagefolder\", \"root\": \"data\"}.")
     model: ModelSpec = Field(description="Model builder, e.g. {\"type\": \"torchvision_vit\", \"arch\": \"vit_b_16\"}.")
     augmentations: list[ComponentSpec] = Field(
@@ -177,6 +233,13 @@ class RunSpec(BaseModel):
     exporters: list[ComponentSpec] = Field(
         default_factory=_default_exporters,
         description="Formats the best model is exported to at the end. Default: safetensors, torch.",
+    )
+    distill: DistillSpec | None = Field(
+        None, description="Distil an earlier run's model into this one (null: plain training).",
+    )
+    meta: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Free-form facts about the run (e.g. a sweep's trial and parameters), copied into summary.json as meta.",
     )
 
 
@@ -217,13 +280,17 @@ class ResolvedSpec:
     visualizers: list[ResolvedComponent]
     exporters: list[ResolvedComponent]
     source: str = "<spec>"
+    #: The folder relative paths resolved against: the spec file's (the working directory for a
+    #: dict spec). Components get it as ``DataContext.spec_dir`` / ``ModelContext.spec_dir``.
+    base_dir: Path = field(default_factory=Path.cwd)
 
     @property
     def train(self) -> TrainSpec:
         return self.spec.train
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec with every default filled in: saved as spec.json so a run can be repeated."""
+        """The spec with every default filled in and every path absolute: saved as spec.json, so a
+        run can be repeated, resumed or exported from any folder."""
         out = self.spec.model_dump(mode="json")
         out["data"] = self.data.to_dict()
         out["model"] = self.model.to_dict()
@@ -249,13 +316,54 @@ def format_location(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or "(top level)"
 
 
-def format_validation_error(exc: ValidationError, source: str, prefix: tuple[Any, ...] = ()) -> list[str]:
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model a field holds (itself, in a list or dict, or optional), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def known_fields(model: type[BaseModel] | None, loc: Sequence[Any]) -> list[str]:
+    """The field names of the object at ``loc`` inside ``model`` (list indexes and dict keys are
+    stepped over), or [] when ``loc`` leaves the models (a component's own options)."""
+    for part in loc:
+        if model is None:
+            return []
+        if isinstance(part, int) or part not in model.model_fields:
+            continue
+        model = _nested_model(model.model_fields[part].annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def unknown_field_message(name: Any, candidates: Sequence[str], component: str | None = None) -> str:
+    """``unknown field; did you mean 'epochs'?`` (difflib, as for component names), then where
+    the fields are listed."""
+    where = (f"`vitcore plugins show {component}` lists its options" if component
+             else "see docs/SPEC.md")
+    close = difflib.get_close_matches(str(name), list(candidates), n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean {close[0]!r}? ({where})"
+    return f"unknown field (check the spelling; {where})"
+
+
+def format_validation_error(exc: ValidationError, source: str, prefix: tuple[Any, ...] = (),
+                            model: type[BaseModel] | None = None, component: str | None = None,
+                            extra_names: Sequence[str] = ()) -> list[str]:
+    """One ``source: field.path: message`` line per error. ``model`` is the model validated (its
+    fields give "did you mean" suggestions for unknown ones), ``component`` the type named in the
+    spec entry, ``extra_names`` further fields the entry may hold (``type``, ``init_from``)."""
     lines = []
     for err in exc.errors():
         loc = format_location(prefix + tuple(err["loc"]))
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field (check the spelling; see docs/SPEC.md)"
+            inner = tuple(err["loc"])
+            candidates = known_fields(model, inner[:-1]) + (list(extra_names) if len(inner) == 1 else [])
+            msg = unknown_field_message(inner[-1] if inner else "", candidates, component)
         lines.append(f"{source}: {loc}: {msg}")
     return lines
 
@@ -282,14 +390,25 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
+#: A field path as errors print it (``augmentations[0].p``) or dotted (``augmentations.0.p``).
+_FIELD_PATH = re.compile(r"[^.\[\]]+(?:\.[^.\[\]]+|\[\d+\])*")
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``train.epochs=3`` -> (["train", "epochs"], 3); values are JSON when they parse, else text."""
+    """``train.epochs=3`` -> (["train", "epochs"], 3); ``augmentations[0].p=0.3`` (the form
+    error messages print) and ``augmentations.0.p=0.3`` -> (["augmentations", "0", "p"], 0.3).
+    Values are JSON when they parse, else text."""
     if "=" not in text:
         raise SpecError(f"--set {text!r}: expected FIELD=VALUE, e.g. --set train.epochs=3")
     key, _, raw = text.partition("=")
-    parts = [p for p in re.split(r"\.", key.strip()) if p]
-    if not parts:
+    key = key.strip()
+    if not key:
         raise SpecError(f"--set {text!r}: the field path is empty")
+    if not _FIELD_PATH.fullmatch(key):
+        raise SpecError(f"--set {text!r}: {key!r} is not a field path; write FIELD.FIELD, with list items as "
+                        "FIELD[INDEX] or FIELD.INDEX, e.g. --set augmentations[0].p=0.3")
+    parts = [index or name for index, name in _PATH_PART.findall(key)]
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
@@ -326,7 +445,8 @@ def _list_item(node: list[Any], part: str, text: str) -> Any:
     return node[int(part)]
 
 
-def _resolve_entry(entry: ComponentSpec, kind: str, loc: tuple[Any, ...], source: str) -> ResolvedComponent:
+def _resolve_entry(entry: ComponentSpec, kind: str, loc: Location, source: str, base_dir: Path | None = None,
+                   overridden: Sequence[Sequence[str]] = ()) -> ResolvedComponent:
     from vitcore.plugins import get_host
 
     try:
@@ -336,31 +456,57 @@ def _resolve_entry(entry: ComponentSpec, kind: str, loc: tuple[Any, ...], source
     try:
         options = found.component.Options.model_validate(entry.options())
     except ValidationError as exc:
-        raise SpecError("\n".join(format_validation_error(exc, source, loc))) from None
+        extra = ["type", *(name for name in type(entry).model_fields if name != "type")]
+        raise SpecError("\n".join(format_validation_error(exc, source, loc, found.component.Options, entry.type,
+                                                           extra))) from None
+    options = absolute_options(options, loc, Path(base_dir or Path.cwd()).absolute(), overridden)
     return ResolvedComponent(entry.type, found.component, options, found.plugin)
 
 
-def resolve_component(entry: dict[str, Any], kind: str, location: str, source: str = "<spec>") -> ResolvedComponent:
-    """Look up one ``{"type": NAME, ...}`` entry of ``kind`` and validate its options."""
+def resolve_component(entry: dict[str, Any], kind: str, location: str, source: str = "<spec>",
+                      base_dir: Path | None = None) -> ResolvedComponent:
+    """Look up one ``{"type": NAME, ...}`` entry of ``kind`` and validate its options; relative
+    path options resolve against ``base_dir`` (default: the working directory)."""
     try:
         parsed = ComponentSpec.model_validate(entry)
     except ValidationError as exc:
         raise SpecError("\n".join(format_validation_error(exc, source, (location,)))) from None
-    return _resolve_entry(parsed, kind, (location,), source)
+    return _resolve_entry(parsed, kind, (location,), source, base_dir)
 
 
-def resolve(data: dict[str, Any], source: str = "<spec>") -> ResolvedSpec:
-    """Validate a raw spec dict and every component's options; raise SpecError listing all problems."""
+def _absolute_fields(spec: RunSpec, base_dir: Path, overridden: Sequence[Sequence[str]]) -> RunSpec:
+    """``output_dir`` and ``model.init_from`` made absolute (see vitcore.spec_paths for the rule)."""
+    written = "output_dir" in spec.model_fields_set
+    out_base = base_for(("output_dir",), base_dir, overridden) if written else Path.cwd()
+    update: dict[str, Any] = {"output_dir": absolute_path(spec.output_dir, out_base)}
+    if spec.model.init_from is not None:
+        base = base_for(("model", "init_from"), base_dir, overridden)
+        update["model"] = spec.model.model_copy(update={"init_from": absolute_path(spec.model.init_from, base)})
+    if spec.distill is not None:
+        base = base_for(("distill", "teacher"), base_dir, overridden)
+        update["distill"] = spec.distill.model_copy(update={"teacher": absolute_path(spec.distill.teacher, base)})
+    return spec.model_copy(update=update)
+
+
+def resolve(data: dict[str, Any], source: str = "<spec>", base_dir: Path | None = None,
+            overridden: Sequence[Sequence[str]] = ()) -> ResolvedSpec:
+    """Validate a raw spec dict and every component's options; raise SpecError listing all problems.
+
+    Relative paths resolve against ``base_dir`` (default: the working directory), except those at
+    the field paths in ``overridden`` (``--set`` values), which resolve against the working directory.
+    """
     try:
         spec = RunSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError("\n".join(format_validation_error(exc, source))) from None
+        raise SpecError("\n".join(format_validation_error(exc, source, model=RunSpec))) from None
+    base_dir = Path(base_dir or Path.cwd()).absolute()
+    spec = _absolute_fields(spec, base_dir, overridden)
 
     problems: list[str] = []
 
     def resolve_one(entry: ComponentSpec, kind: str, loc: tuple[Any, ...]) -> ResolvedComponent | None:
         try:
-            return _resolve_entry(entry, kind, loc, source)
+            return _resolve_entry(entry, kind, loc, source, base_dir, overridden)
         except SpecError as exc:
             problems.append(str(exc))
             return None
@@ -376,15 +522,21 @@ def resolve(data: dict[str, Any], source: str = "<spec>") -> ResolvedSpec:
         lists["sinks"].insert(0, jsonl)
     if problems:
         raise SpecError("\n".join(problems))
-    return ResolvedSpec(spec=spec, source=source, **single, **lists)  # type: ignore[arg-type]
+    return ResolvedSpec(spec=spec, source=source, base_dir=base_dir, **single, **lists)  # type: ignore[arg-type]
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> ResolvedSpec:
-    """Read, override and resolve a spec file."""
-    data = read_spec_file(path)
-    data = apply_overrides(data, list(overrides or []))
-    return resolve(data, source=str(path))
+    """Read, override and resolve a spec file: its relative paths resolve against its folder,
+    those given in ``overrides`` against the working directory."""
+    overrides = list(overrides or [])
+    data = apply_overrides(read_spec_file(path), overrides)
+    overridden = [parse_override(text)[0] for text in overrides]
+    return resolve(data, source=str(path), base_dir=Path(path).absolute().parent, overridden=overridden)
 
 
-def load_dict(data: dict[str, Any], overrides: list[str] | None = None, source: str = "<spec>") -> ResolvedSpec:
-    return resolve(apply_overrides(json.loads(json.dumps(data)), list(overrides or [])), source=source)
+def load_dict(data: dict[str, Any], overrides: list[str] | None = None, source: str = "<spec>",
+              base_dir: Path | None = None) -> ResolvedSpec:
+    """Resolve a spec given as a dict; relative paths resolve against ``base_dir`` (default: the
+    working directory)."""
+    return resolve(apply_overrides(json.loads(json.dumps(data)), list(overrides or [])), source=source,
+                   base_dir=base_dir)

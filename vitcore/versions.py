@@ -1,15 +1,18 @@
 """Model versions: compare runs, tag them, check exported files against their recorded hashes, and
 describe an export in a model card.
 
-Every run directory is one model version (``runs/<name>/v<N>``). Exporters record the SHA-256 of the
-files they write in ``exports/*.json`` as ``{"file": NAME, "sha256": HEX}`` entries (anywhere in the
-record, ``file`` relative to the record), which is what ``verify_run`` and the model card read.
+Every run directory is one model version (``runs/<name>/v<N>``). The SHA-256 of exported files is
+recorded in ``exports/*.json`` as ``{"file": NAME, "sha256": HEX}`` entries (anywhere in the
+record, ``file`` relative to the record): ``exports/manifest.json`` holds one for every file any
+exporter returned (``vitcore.export_records``), and an exporter may keep its own too. That is
+what ``verify_run`` and the model card read.
 Cheap to import: no torch.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,29 +66,61 @@ def tag_run(run_dir: Path, tag: str, remove: bool = False) -> list[str]:
 # -- compare -----------------------------------------------------------------------------------
 
 
+def _component_list(value: Any) -> bool:
+    """A non-empty list of ``{"type": NAME, ...}`` entries (augmentations, sinks, exporters, ...)."""
+    return (isinstance(value, list) and bool(value)
+            and all(isinstance(item, Mapping) and isinstance(item.get("type"), str) for item in value))
+
+
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts and lists as dotted keys: ``{"train.lr": 0.003, "augmentations.0.type": "resize"}``."""
+    """A spec as flat keys: nested dicts dotted (``train.lr``), lists of components keyed by their
+    type rather than their place (``augmentations[random_resized_crop].scale``, a second entry of
+    one type ``[mixup#2]``), with the list's types in order under the list's own key
+    (``augmentations``); other lists are one value (``train.betas``)."""
     if isinstance(value, Mapping) and value:
-        items: Any = value.items()
-    elif isinstance(value, list) and value:
-        items = enumerate(value)
-    else:
-        return {prefix: value} if prefix else {}
-    flat: dict[str, Any] = {}
-    for key, item in items:
-        flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-    return flat
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if _component_list(value):
+        flat = {prefix: [item["type"] for item in value]}
+        seen: dict[str, int] = {}
+        for item in value:
+            seen[item["type"]] = seen.get(item["type"], 0) + 1
+            label = item["type"] if seen[item["type"]] == 1 else f"{item['type']}#{seen[item['type']]}"
+            options = {k: v for k, v in item.items() if k != "type"}
+            flat.update(flatten(options, f"{prefix}[{label}]") if options else {})
+        return flat
+    return {prefix: value} if prefix else {}
+
+
+def spec_group(key: str) -> tuple[str, str]:
+    """``("augmentations[random_resized_crop]", "scale")``, ``("train", "lr")``, ``("", "name")``:
+    the component or section a flat key belongs to ("" for top-level values), and its field."""
+    depth = 0
+    for index, char in enumerate(key):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "." and depth == 0:
+            return key[:index], key[index + 1:]
+    return "", key
+
+
+def _group_order(key: str) -> tuple[str, str, str]:
+    """Top-level values, sections and components alphabetically; a list's order beside its entries."""
+    group, field = spec_group(key)
+    return (group or field).split("[")[0], group, field
 
 
 def compare_runs(run_dirs: Sequence[Path]) -> dict[str, Any]:
-    """The spec fields that differ between runs (absent: None) and their key metrics, side by side."""
+    """The spec fields that differ between runs (absent: None), grouped by component, and their
+    key metrics, side by side."""
     if len(run_dirs) < 2:
         raise VitcoreError("runs compare: give two or more run directories")
     dirs = [resolve_run_dir(path) for path in run_dirs]
     specs = [flatten(read_json(d / "spec.json")) for d in dirs]
     summaries = [_summary(d) for d in dirs]
     absent = object()
-    differing = [key for key in sorted(set().union(*specs))
+    differing = [key for key in sorted(set().union(*specs), key=_group_order)
                  if len({json.dumps(s[key], sort_keys=True) if key in s else absent for s in specs}) > 1]
     metrics = {key: [s.get(key) for s in summaries] for key in KEY_METRICS if any(key in s for s in summaries)}
     if any("lineage" in s for s in summaries):
@@ -105,15 +140,26 @@ def _cell(value: Any, width: int = 36) -> str:
 
 
 def format_comparison(result: Mapping[str, Any]) -> str:
-    """``compare_runs``'s result as a text table: one column per run."""
+    """``compare_runs``'s result as a text table: one column per run, the spec's differing fields
+    under the component or section they belong to."""
+    count = len(result["runs"])
     rows: list[list[str]] = [["", *(r["run"] for r in result["runs"])],
                              ["tags", *(", ".join(r["tags"]) or "-" for r in result["runs"])]]
-    rows.append(["spec (differing fields)", *[""] * len(result["runs"])])
-    rows += [[f"  {key}", *map(_cell, values)] for key, values in result["spec"].items()] or [["  (none)"]]
-    rows.append(["metrics", *[""] * len(result["runs"])])
+    rows.append(["spec (differing fields)", *[""] * count])
+    group = None
+    for key, values in result["spec"].items():
+        section, field = spec_group(key)
+        if section and section != group:
+            rows.append([f"  {section}", *[""] * count])
+        group = section
+        rows.append([f"    {field}" if section else f"  {field}", *map(_cell, values)])
+    if not result["spec"]:
+        rows.append(["  (none)"])
+    rows.append(["metrics", *[""] * count])
     rows += [[f"  {key}", *map(_cell, values)] for key, values in result["metrics"].items()]
     widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    table = "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return table + (f"\ncurves (overlaid): {result['plot']}" if result.get("plot") else "")
 
 
 # -- verify ------------------------------------------------------------------------------------
@@ -143,9 +189,14 @@ class Verification:
         return [c for c in self.checks if c.status != "ok"]
 
     def lines(self) -> list[str]:
+        """One line per file and outcome: a file two records hash (its exporter's own record and
+        exports/manifest.json) is one line naming both."""
         rel = self.run_dir
-        out = [f"{c.status:<8} {c.file.relative_to(rel)}  (recorded in {c.record.relative_to(rel)})"
-               for c in self.checks]
+        merged: dict[tuple[Path, str], list[str]] = {}
+        for c in self.checks:
+            merged.setdefault((c.file, c.status), []).append(str(c.record.relative_to(rel)))
+        out = [f"{status:<8} {file.relative_to(rel)}  (recorded in {', '.join(records)})"
+               for (file, status), records in merged.items()]
         return out + [f"{'no hash':<8} {p.relative_to(rel)}" for p in self.unrecorded]
 
     def failure_message(self) -> str:
@@ -177,7 +228,7 @@ def recorded_files(run_dir: Path) -> list[tuple[Path, Path, str]]:
 
 def verify_run(run_dir: Path) -> Verification:
     """Hash every recorded export file again; an error when nothing records a hash."""
-    from vitcore.builtin.exporters import sha256
+    from vitcore.hashing import sha256
 
     entries = recorded_files(run_dir)
     if not entries:
@@ -247,19 +298,27 @@ def model_card(run_dir: Path, *, spec: Mapping[str, Any] | None = None, classes:
     else:
         lines.append("- Not started from an earlier vitcore run (no `model.init_from`); pretrained weights, if any, "
                      "are named in the builder's options.")
+    from vitcore.export_records import card_notes
+
+    recorded_notes = card_notes(run_dir / "exports")  # what exporters' records say about their checks
+    notes = [*recorded_notes, *(note for note in notes if note not in recorded_notes)]
     if notes:
         lines += ["", "## Export checks", "", *(f"- {note}" for note in notes)]
     lines += ["", "## Files", "", "| file | bytes | sha256 |", "| --- | --- | --- |"]
+    listed: set[tuple[Path, str]] = set()
     for _, file, digest in recorded_files(run_dir):
+        if (file.resolve(), digest) in listed:  # also in exports/manifest.json
+            continue
+        listed.add((file.resolve(), digest))
         size = file.stat().st_size if file.is_file() else "missing"
-        lines.append(f"| {file.relative_to(run_dir / 'exports')} | {size} | `{digest}` |")
+        lines.append(f"| {Path(os.path.relpath(file, run_dir / 'exports')).as_posix()} | {size} | `{digest}` |")
     lines += ["", f"Check the files against these hashes with `vitcore runs verify {run_dir}`.", ""]
     return "\n".join(lines)
 
 
 def write_model_card(run_dir: Path, **facts: Any) -> Path:
     """Write ``exports/MODEL_CARD.md`` atomically (see ``model_card`` for ``facts``)."""
-    from vitcore.builtin.exporters import write_atomically
+    from vitcore.atomic import write_atomically
 
     text = model_card(run_dir, **facts)
     return write_atomically(run_dir / "exports" / MODEL_CARD, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -1,12 +1,13 @@
 """The ``imagefolder`` and ``csv`` dataset providers.
 
 Both find their files once at load time, drop undecodable ones with a single warning, and hand
-the engine plain map-style datasets of ``(RGB PIL image, label)``. Heavy modules (PIL, pandas)
+the engine plain map-style datasets of ``(RGB PIL image, label)``. Heavy modules (PIL)
 are imported inside functions: ``vitcore plugins list`` imports this module.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import warnings
@@ -17,13 +18,13 @@ from typing import TYPE_CHECKING, Sequence
 from pydantic import Field
 
 from vitcore import hookimpl
-from vitcore.builtin.images import (
+from vitcore.images import (
     bad_images_message,
     find_bad_images,
     is_image_file,
     load_rgb,
 )
-from vitcore.components import DataContext, DatasetProvider, DataSplits, Options
+from vitcore.components import DataContext, DatasetProvider, DataSplits, Options, SpecPath
 from vitcore.errors import VitcoreError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -188,6 +189,41 @@ def load_image_folder(
     )
 
 
+#: The folders of each split in a split root, as ``imagefolder`` reads them.
+_SPLIT_FOLDERS = {"train": ("train",), "val": _VAL_NAMES, "test": ("test",)}
+
+
+def split_folder(root: Path, classes: Sequence[str], split: str | None = None) -> tuple[Path, str | None]:
+    """The folder ``vitcore evaluate --data ROOT [--split S]`` reads, and the split it is.
+
+    A root holding ``train/``, ``val/`` (or ``validation/``) or ``test/`` (folders that are not
+    class names) is a split root, as ``imagefolder`` reads it: ``split`` chooses one, by default
+    ``test`` when there is one, else ``val``. Any other folder is one set of class folders.
+    """
+    if not root.is_dir():
+        raise VitcoreError(f"{root} does not exist (or is not a folder). {_FOLDER_LAYOUT}")
+    known = set(classes)
+    present = {}
+    for name, folders in _SPLIT_FOLDERS.items():
+        found = next((root / f for f in folders if f not in known and (root / f).is_dir()), None)
+        if found is not None:
+            present[name] = found
+    if not present:
+        if split is not None:
+            raise VitcoreError(f"--split {split}: {root} has no train/val/test folders; it is read as one folder of "
+                               f"class sub-folders. Leave out --split, or give the folder that holds {split}/")
+        return root, None
+    if split is None:
+        split = "test" if "test" in present else "val" if "val" in present else None
+        if split is None:
+            raise VitcoreError(f"{root} holds a train/ folder but no val/ or test/ one; evaluate the training "
+                               "images with --split train, or give a folder of class sub-folders")
+    if split not in present:
+        raise VitcoreError(f"--split {split}: {root} has no {split}/ folder (it has "
+                           f"{', '.join(p.name + '/' for p in present.values())}); choose one of those")
+    return present[split], split
+
+
 def labelled_folder(folder: Path, classes: list[str], check_images: bool = True) -> ImageSamples:
     """A folder of class sub-folders labelled with a known class list (``vitcore evaluate``)."""
     if not folder.is_dir():
@@ -210,7 +246,7 @@ class ImageFolderDataset(DatasetProvider):
     name = "imagefolder"
 
     class Options(SplitOptions):
-        root: str = Field(description="Dataset folder; relative paths resolve against the working directory.")
+        root: SpecPath = Field(description="Dataset folder; a relative path is relative to the spec file's folder.")
 
     def load(self, ctx: DataContext) -> DataSplits:
         o = self.options
@@ -230,6 +266,30 @@ def _class_order(labels: set[str]) -> list[str]:
     return sorted(labels)
 
 
+def _read_manifest(path: Path) -> tuple[list[str], list[int], dict[str, list[str]]]:
+    """A CSV file's header, the line number of each data row, and each column's values as text.
+
+    Spaces after a comma are dropped and blank lines skipped; a row with more fields than the
+    header is a ``csv.Error`` naming its line, a shorter one is padded with empty values.
+    """
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle, skipinitialspace=True)
+        header = next(reader, None)
+        if not header:
+            raise csv.Error("no header row")
+        lines: list[int] = []
+        table: dict[str, list[str]] = {name: [] for name in header}
+        for row in reader:
+            if not any(field.strip() for field in row):
+                continue
+            if len(row) > len(header):
+                raise csv.Error(f"line {reader.line_num} has {len(row)} fields, the header {len(header)}")
+            lines.append(reader.line_num)
+            for name, value in zip(header, row + [""] * (len(header) - len(row))):
+                table[name].append(value)
+    return header, lines, table
+
+
 def _rows_message(rows: list[tuple[int, str]], shown: int = 5) -> str:
     listed = "; ".join(f"line {line}: {text}" for line, text in rows[:shown])
     more = f"; and {len(rows) - shown} more" if len(rows) > shown else ""
@@ -242,8 +302,8 @@ class CsvDataset(DatasetProvider):
     name = "csv"
 
     class Options(SplitOptions):
-        path: str = Field(description="The CSV manifest; relative paths resolve against the working directory.")
-        root: str | None = Field(
+        path: SpecPath = Field(description="The CSV manifest; a relative path is relative to the spec file's folder.")
+        root: SpecPath | None = Field(
             None, description="Folder image paths are relative to (default: the manifest's)."
         )
         path_column: str = Field("path", description="Column holding image paths (relative to root).")
@@ -253,28 +313,25 @@ class CsvDataset(DatasetProvider):
         )
 
     def load(self, ctx: DataContext) -> DataSplits:
-        import pandas as pd
-
         o = self.options
         manifest = resolve(o.path, ctx.spec_dir)
         if not manifest.is_file():
             raise VitcoreError(f"CSV manifest {manifest} does not exist")
         try:
-            table = pd.read_csv(manifest, dtype=str, keep_default_na=False, skipinitialspace=True)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            columns, lines, table = _read_manifest(manifest)
+        except (csv.Error, UnicodeDecodeError) as exc:
             raise VitcoreError(f"cannot read CSV manifest {manifest}: {exc}") from None
         wanted = [o.path_column, o.label_column] + ([o.split_column] if o.split_column else [])
         for column in wanted:
-            if column not in table.columns:
+            if column not in columns:
                 raise VitcoreError(
                     f"CSV manifest {manifest} has no column {column!r}; its columns are "
-                    f"{', '.join(map(repr, table.columns))}. Set path_column/label_column/split_column."
+                    f"{', '.join(map(repr, columns))}. Set path_column/label_column/split_column."
                 )
-        if table.empty:
+        if not lines:
             raise VitcoreError(f"CSV manifest {manifest} lists no images")
 
         base = resolve(o.root, ctx.spec_dir) if o.root is not None else manifest.parent
-        lines = range(2, len(table) + 2)  # line numbers in the file, after the header
         paths = [str(resolve(p.strip(), base)) for p in table[o.path_column]]
         labels = [label.strip() for label in table[o.label_column]]
         blank = [

@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from vitcore import hookimpl
-from vitcore.atomic import atomic_path
+from vitcore.atomic import write_atomically
 from vitcore.components import ExportContext, Exporter
+from vitcore import hashing
 from vitcore.runs import write_json_atomic
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
-
-
-def sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in blocks (weights can be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_atomically(path: Path, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename into place: never a half-written export."""
-    with atomic_path(path) as tmp:
-        write(str(tmp))
-    return path
 
 
 def model_description(ctx: ExportContext) -> dict[str, Any]:
@@ -76,7 +60,7 @@ class SafetensorsExporter(Exporter):
         tensors = standalone_tensors(ctx.model)
         weights = write_atomically(ctx.out_dir / "model.safetensors",
                                    lambda tmp: save_file(tensors, tmp, metadata=metadata))
-        description["weights"] = {"file": weights.name, "format": "safetensors", "sha256": sha256(weights)}
+        description["weights"] = {"file": weights.name, "format": "safetensors", "sha256": hashing.sha256(weights)}
         info = ctx.out_dir / "model.json"
         write_json_atomic(info, description)
         return [weights, info]

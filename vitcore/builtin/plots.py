@@ -8,29 +8,11 @@ from typing import Any, Literal, Mapping, Sequence
 from pydantic import Field
 
 from vitcore import hookimpl
-from vitcore.atomic import atomic_path
 from vitcore.components import Options, Visualizer, VisualizerContext
+from vitcore.figures import pyplot as _pyplot
+from vitcore.figures import save_figure
 
 Record = Mapping[str, Any]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: never needs a display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(figure: Any, path: Path) -> Path:
-    """Write a PNG atomically, so a viewer or a kill never sees half a picture."""
-    try:
-        with atomic_path(path, suffix=".png") as tmp:
-            figure.savefig(tmp, dpi=110, bbox_inches="tight")
-    finally:
-        _pyplot().close(figure)
-    return path
 
 
 def _series(records: Sequence[Record], event: str, key: str, x: str = "step") -> tuple[list, list]:
@@ -49,8 +31,30 @@ class CurvesOptions(Options):
     log_scale_loss: bool = Field(False, description="Draw the loss on a logarithmic axis.")
 
 
+#: One colour per series, the same in every panel (matplotlib's first cycle colours).
+COLOURS = {"train": "C0", "validation": "C1", "validation top-5": "C2", "learning rate": "C4"}
+
+
+def _plot(ax: Any, x: Sequence, y: Sequence, series: str, **style: Any) -> None:
+    """Draw one series in its colour; an empty series draws nothing (so it gets no legend entry)."""
+    if y:
+        ax.plot(x, y, color=COLOURS[series], **style)
+
+
+def class_count(records: Sequence[Record], classes: Sequence[str]) -> int | None:
+    """How many classes the run has: the context's names, else the epoch records' confusion matrix."""
+    if classes:
+        return len(classes)
+    for record in reversed(records):
+        for key in ("confusion", "val_per_class_acc"):
+            if isinstance(record.get(key), list) and record[key]:
+                return len(record[key])
+    return None
+
+
 class Curves(Visualizer):
-    """Loss, accuracy and learning-rate curves (curves.png)."""
+    """Loss, accuracy and learning-rate curves (curves.png). Top-5 accuracy is left out with 5 classes
+    or fewer, where it is always 1."""
 
     name = "curves"
     Options = CurvesOptions
@@ -62,25 +66,27 @@ class Curves(Visualizer):
         plt = _pyplot()
         figure, (loss_ax, acc_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4))
 
-        steps, losses = _series(records, "train", "loss")
-        loss_ax.plot(steps, losses, alpha=0.5, label="train (per log interval)")
-        for key, label in (("train_loss", "train (epoch)"), ("val_loss", "validation")):
-            loss_ax.plot(*_series(records, "epoch", key), marker="o", label=label)
+        _plot(loss_ax, *_series(records, "train", "loss"), "train", alpha=0.35, linewidth=1,
+              label="train (per log interval)")
+        _plot(loss_ax, *_series(records, "epoch", "train_loss"), "train", marker="o", label="train (epoch)")
+        _plot(loss_ax, *_series(records, "epoch", "val_loss"), "validation", marker="o", label="validation")
         if self.options.log_scale_loss:
             loss_ax.set_yscale("log")
         _finish(loss_ax, title="Loss", xlabel="optimizer step", ylabel="cross-entropy")
 
-        for key, label in (("train_acc", "train"), ("val_acc1", "validation top-1"),
-                           ("val_acc5", "validation top-5")):
-            x, y = _series(records, "epoch", key, x="epoch")
-            if y:
-                acc_ax.plot(x, y, marker="o", label=label)
+        classes = class_count(records, ctx.classes)
+        accuracies = [("train_acc", "train", "train"), ("val_acc1", "validation", "validation top-1")]
+        if classes is None or classes > 5:
+            accuracies.append(("val_acc5", "validation top-5", "validation top-5"))
+        for key, series, label in accuracies:
+            _plot(acc_ax, *_series(records, "epoch", key, x="epoch"), series, marker="o", label=label)
         acc_ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
         _finish(acc_ax, title="Accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
 
         # Per step when train records exist; a run logging rarely still has one value per epoch.
         x, y = _series(records, "train", "lr")
-        lr_ax.plot(*((x, y) if y else _series(records, "epoch", "lr")), marker=None if y else "o")
+        _plot(lr_ax, *((x, y) if y else _series(records, "epoch", "lr")), "learning rate",
+              marker=None if y else "o")
         _finish(lr_ax, title="Learning rate", xlabel="optimizer step")
         return [save_figure(figure, ctx.out_dir / "curves.png")]
 

@@ -46,7 +46,7 @@ class TorchExportExporter(Exporter):
         import torch
 
         from vitcore.atomic import atomic_path
-        from vitcore.builtin.exporters import sha256
+        from vitcore.hashing import sha256
         from vitcore.runs import write_json_atomic
 
         if ctx.example_inputs is None:

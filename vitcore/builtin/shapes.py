@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator, model_validator
 
 from vitcore import hookimpl
+from vitcore.atomic import locked
 from vitcore.builtin.datasets import load_image_folder, resolve
-from vitcore.components import DataContext, DatasetProvider, DataSplits, Options
+from vitcore.components import DataContext, DatasetProvider, DataSplits, Options, SpecPath
 from vitcore.errors import VitcoreError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -69,7 +70,7 @@ SHAPES: dict[str, list[tuple[float, float]] | None] = {
 
 
 class ShapesOptions(Options):
-    root: str | None = Field(
+    root: SpecPath | None = Field(
         None, description="Cache folder; default $VITCORE_CACHE/datasets/shapes-<hash of the options>."
     )
     classes: list[str] = Field(
@@ -197,24 +198,28 @@ def _check_existing(root: Path, o: ShapesOptions) -> None:
 def ensure_generated(root: Path, o: ShapesOptions) -> None:
     """Generate into a temporary sibling and rename it to ``root``, unless a matching one exists.
 
-    When several processes (e.g. distributed ranks) race, the first rename wins and the others
-    check and use its result.
+    Processes generating the same folder (a sweep's parallel trials) take turns on a lock beside it:
+    the first generates, the others find its result. Where the lock cannot hold (another host on a
+    shared disk), the first rename wins and the others check and use its result.
     """
     if root.exists():
         _check_existing(root, o)
         return
-    root.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-    try:
-        generate(partial, o)
-        try:
-            os.replace(partial, root)
-        except OSError:
-            if not root.exists():
-                raise
+    with locked(root):  # another process generating the same folder: wait for it, then use it
+        if root.exists():
             _check_existing(root, o)
-    finally:
-        shutil.rmtree(partial, ignore_errors=True)
+            return
+        partial = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
+        try:
+            generate(partial, o)
+            try:
+                os.replace(partial, root)
+            except OSError:
+                if not root.exists():
+                    raise
+                _check_existing(root, o)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
 
 class ShapesDataset(DatasetProvider):

@@ -1,23 +1,29 @@
-"""Built-in augmentations (torchvision transforms v2) and the train/eval image pipelines.
+"""Built-in augmentations (torchvision transforms v2); the pipelines are in ``vitcore.engine.transforms``.
 
 Per-sample transforms work on ``uint8`` ``(3, H, W)`` tensors in the data loader; MixUp and CutMix
 work on the float batch on the device. Normalisation is left to the engine, on the device.
 random_resized_crop, resize and the flips also have batched device versions
-(``device_transform``, in ``device_transforms``) for ``train.augment: device``.
+(``device_transform``, in ``vitcore.engine.device_transforms``) for ``train.augment: device``.
 torch and torchvision are imported inside functions: ``vitcore plugins list`` imports this module.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Annotated, Callable, Literal
 
 from pydantic import AfterValidator, Field
 
 from vitcore import hookimpl
-from vitcore.components import Augmentation, AugmentationContext, Preprocessing
+from vitcore.components import Augmentation, AugmentationContext
 from vitcore.components import (
     Options as OptionsBase,  # each component's own class is Options
 )
+from vitcore.engine.transforms import interpolation as _interpolation
+from vitcore.engine.transforms import resize_center_crop as _resize_center_crop
+
+# The pipelines moved to vitcore.engine.transforms; still importable here until the trainer's set-up
+# (vitcore/engine/setup.py) imports them from there.
+from vitcore.engine.transforms import eval_transform, train_transform  # noqa: F401  # isort: skip
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -35,12 +41,6 @@ Positive = Annotated[float, Field(gt=0)]
 FractionRange = Annotated[tuple[Fraction, Fraction], AfterValidator(_ordered)]
 PositiveRange = Annotated[tuple[Positive, Positive], AfterValidator(_ordered)]
 Channel = Annotated[int, Field(ge=0, le=255)]
-
-
-def _interpolation(pre: Preprocessing) -> Any:
-    from torchvision.transforms import InterpolationMode
-
-    return InterpolationMode(pre.interpolation)
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,7 +65,7 @@ class RandomResizedCrop(Augmentation):
                                     interpolation=_interpolation(pre), antialias=True)
 
     def device_transform(self, ctx: AugmentationContext) -> Callable:
-        from vitcore.builtin.device_transforms import BatchRandomResizedCrop
+        from vitcore.engine.device_transforms import BatchRandomResizedCrop
 
         # Always bilinear (roi_align), whatever the model's interpolation.
         return BatchRandomResizedCrop(ctx.preprocessing.image_size, self.options.scale, self.options.ratio)
@@ -83,7 +83,7 @@ class Resize(Augmentation):
         return _resize_center_crop(ctx.preprocessing, self.options.crop_pct)
 
     def device_transform(self, ctx: AugmentationContext) -> Callable:
-        from vitcore.builtin.device_transforms import BatchResizeCenterCrop
+        from vitcore.engine.device_transforms import BatchResizeCenterCrop
 
         pre = ctx.preprocessing
         return BatchResizeCenterCrop(pre.image_size, round(pre.image_size / self.options.crop_pct), pre.interpolation)
@@ -103,7 +103,7 @@ class HorizontalFlip(Augmentation):
         return v2.RandomHorizontalFlip(self.options.p)
 
     def device_transform(self, ctx: AugmentationContext) -> Callable:
-        from vitcore.builtin.device_transforms import BatchRandomFlip
+        from vitcore.engine.device_transforms import BatchRandomFlip
 
         return BatchRandomFlip(self.options.p, dim=-1)
 
@@ -122,7 +122,7 @@ class VerticalFlip(Augmentation):
         return v2.RandomVerticalFlip(self.options.p)
 
     def device_transform(self, ctx: AugmentationContext) -> Callable:
-        from vitcore.builtin.device_transforms import BatchRandomFlip
+        from vitcore.engine.device_transforms import BatchRandomFlip
 
         return BatchRandomFlip(self.options.p, dim=-2)
 
@@ -248,56 +248,6 @@ class CutMix(Augmentation):
         from torchvision.transforms import v2
 
         return _batch(v2.CutMix(alpha=self.options.alpha, num_classes=ctx.num_classes))
-
-
-# --------------------------------------------------------------------------------------------
-# Pipelines
-# --------------------------------------------------------------------------------------------
-
-
-def _resize_center_crop(pre: Preprocessing, crop_pct: float) -> Callable:
-    from torchvision.transforms import v2
-
-    return v2.Compose([
-        v2.Resize(round(pre.image_size / crop_pct), interpolation=_interpolation(pre), antialias=True),
-        v2.CenterCrop(pre.image_size),
-    ])
-
-
-class FitSize:
-    """Bring an image to ``size`` x ``size`` only if the augmentations did not already.
-
-    Resizes the short side and centre-crops, as evaluation does, so the aspect ratio seen in
-    training matches evaluation. A plain class so data-loader workers can pickle it.
-    """
-
-    def __init__(self, pre: Preprocessing) -> None:
-        self.size = pre.image_size
-        self.fit = _resize_center_crop(pre, pre.crop_pct)
-
-    def __call__(self, image: "torch.Tensor") -> "torch.Tensor":
-        if tuple(image.shape[-2:]) == (self.size, self.size):
-            return image
-        return self.fit(image)
-
-
-def eval_transform(pre: Preprocessing) -> Callable:
-    """PIL RGB image -> uint8 ``(3, s, s)`` tensor: resize short side to s / crop_pct, centre-crop s."""
-    from torchvision.transforms import v2
-
-    return v2.Compose([v2.ToImage(), _resize_center_crop(pre, pre.crop_pct), v2.ToPureTensor()])
-
-
-def train_transform(augmentations: Sequence[Augmentation], ctx: AugmentationContext) -> Callable:
-    """PIL RGB image -> uint8 ``(3, s, s)`` tensor: the augmentations' sample transforms in order.
-
-    List a geometric transform (random_resized_crop, resize) first: the others then work on
-    small images. Without one, the image is brought to size at the end as in evaluation.
-    """
-    from torchvision.transforms import v2
-
-    steps = [t for t in (a.sample_transform(ctx) for a in augmentations) if t is not None]
-    return v2.Compose([v2.ToImage(), *steps, FitSize(ctx.preprocessing), v2.ToPureTensor()])
 
 
 @hookimpl

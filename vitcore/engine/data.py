@@ -17,16 +17,19 @@ Three ways to decode (``decode`` of ``build_loaders``), so a fast GPU is not sta
 from __future__ import annotations
 
 import os
+import random
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vitcore.components import Preprocessing
 from vitcore.engine.distributed import DistInfo, leader_first
-from vitcore.errors import VitcoreError
+from vitcore.errors import SpecError, VitcoreError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from vitcore.engine.device_decode import DeviceDecodeLoader
@@ -35,28 +38,64 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 DECODE_MODES = ("loader", "cache", "device")
 
 
-class TransformedDataset(Dataset):
-    """Applies a transform to the image of each ``(image, label)`` item."""
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """The seed of one training sample's augmentation draws in one epoch."""
+    return ((seed * 1_000_003 + epoch) * 2_654_435_761 + index) % (2**63 - 1)
 
-    def __init__(self, base: Dataset, transform: Callable) -> None:
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block on CPU random streams (torch, Python, numpy) seeded with ``seed``, then put
+    the caller's streams back: a sample's draws depend on the sample alone, not on which process
+    or worker made it or what ran before (exact resume for any ``num_workers``, mid-epoch too)."""
+    torch_state, py_state, np_state = torch.get_rng_state(), random.getstate(), np.random.get_state()
+    torch.random.default_generator.manual_seed(seed)  # CPU only: the device's streams are the model's
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        yield
+    finally:
+        torch.set_rng_state(torch_state)
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+
+
+class TransformedDataset(Dataset):
+    """Applies a transform to the image of each ``(image, label)`` item.
+
+    Training keys are ``(epoch, index)`` pairs (``GlobalBatchSampler``): the transform then runs on
+    streams seeded from (``seed``, epoch, index). Plain integer keys (evaluation) run as they are.
+    """
+
+    def __init__(self, base: Dataset, transform: Callable, seed: int = 0) -> None:
         self.base = base
         self.transform = transform
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image, label = self.base[index]
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+        if isinstance(key, tuple):
+            epoch, index = key
+            image, label = self.base[index]
+            with seeded(sample_seed(self.seed, epoch, index)):
+                return self.transform(image), label
+        image, label = self.base[key]
         return self.transform(image), label
 
 
-class GlobalBatchSampler(Sampler[list[int]]):
-    """Yields this rank's share of each global batch of a seeded per-epoch permutation."""
+class GlobalBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Yields this rank's share of each global batch of a seeded per-epoch permutation.
+
+    Each item is an ``(epoch, index)`` key, so the dataset seeds that sample's augmentation from
+    it. ``set_epoch(epoch, skip=k)`` starts the epoch at its k-th batch (a mid-epoch resume).
+    """
 
     def __init__(self, size: int, global_batch: int, info: DistInfo, seed: int, shuffle: bool = True,
                  drop_last: bool = True) -> None:
         if global_batch % info.world_size:
-            raise VitcoreError(
+            raise SpecError(
                 f"train.batch_size: {global_batch} is not divisible by the {info.world_size} processes; "
                 "choose a multiple of the process count"
             )
@@ -68,30 +107,36 @@ class GlobalBatchSampler(Sampler[list[int]]):
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.epoch = 0
+        self.skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
         self.epoch = epoch
+        self.skip = skip
 
     def __len__(self) -> int:
-        if self.drop_last:
-            return self.size // self.global_batch
-        return -(-self.size // self.global_batch)
+        return max(0, self.batches_per_epoch() - self.skip)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
             order = torch.randperm(self.size, generator=generator).tolist()
         else:
             order = list(range(self.size))
         start = self.info.rank * self.local_batch
-        for b in range(len(self)):
+        for b in range(self.skip, self.batches_per_epoch()):
             batch = order[b * self.global_batch : (b + 1) * self.global_batch]
             if len(batch) < self.global_batch:  # last, partial batch: split as evenly as possible
                 share = batch[self.info.rank :: self.info.world_size]
             else:
                 share = batch[start : start + self.local_batch]
             if share:
-                yield share
+                yield [(self.epoch, i) for i in share]
+
+    def batches_per_epoch(self) -> int:
+        """Batches of a whole epoch (``len`` counts only those left after ``skip``)."""
+        if self.drop_last:
+            return self.size // self.global_batch
+        return -(-self.size // self.global_batch)
 
 
 class ShardSampler(Sampler[int]):
@@ -176,9 +221,9 @@ def build_loaders(
     if decode not in DECODE_MODES:
         raise VitcoreError(f"train.decode: unknown mode {decode!r}; choose one of {', '.join(DECODE_MODES)}")
     if len(train_set) == 0:  # type: ignore[arg-type]
-        raise VitcoreError("data: the training split is empty")
+        raise SpecError("data: the training split is empty")
     if len(val_set) == 0:  # type: ignore[arg-type]
-        raise VitcoreError("data: the validation split is empty (add images or raise val_fraction)")
+        raise SpecError("data: the validation split is empty (add images or raise val_fraction)")
     if decode == "cache":
         train_set, val_set = _cached_splits(train_set, val_set, cache_root, preprocessing, info)
     workers = auto_workers(device, info) if num_workers == "auto" else int(num_workers)
@@ -186,16 +231,20 @@ def build_loaders(
     sampler = GlobalBatchSampler(
         train_size, batch_size, info, seed, shuffle=True, drop_last=train_size >= batch_size
     )
+    # Each loader draws its workers' base seed from its own generator: from the global one, a
+    # loader would take a draw from the model's stream (dropout) at every new iterator, and
+    # persistent workers make new iterators only sometimes, so runs would depend on num_workers.
     generator = torch.Generator().manual_seed(seed + info.rank)
     val_sampler = ShardSampler(len(val_set), info)  # type: ignore[arg-type]
     val_batch = max(1, batch_size // info.world_size) * 2
     if decode == "device":
         return _device_loaders(train_set, val_set, train_transform, eval_transform, workers, device,
                                sampler, generator, val_sampler, val_batch)
-    train = _loader(TransformedDataset(train_set, train_transform), workers, device,
+    train = _loader(TransformedDataset(train_set, train_transform, seed), workers, device,
                     batch_sampler=sampler, generator=generator)
     val = _loader(TransformedDataset(val_set, eval_transform), workers, device,
-                  sampler=val_sampler, batch_size=val_batch)
+                  sampler=val_sampler, batch_size=val_batch,
+                  generator=torch.Generator().manual_seed(seed))
     return Loaders(train, val, sampler)
 
 
@@ -231,7 +280,7 @@ def _device_loaders(train_set: Dataset, val_set: Dataset, train_transform: Calla
     train = _loader(train_files, workers, device, pin_memory=False, collate_fn=collate_encoded,
                     batch_sampler=sampler, generator=generator)
     val = _loader(val_files, workers, device, pin_memory=False, collate_fn=collate_encoded,
-                  sampler=val_sampler, batch_size=val_batch)
+                  sampler=val_sampler, batch_size=val_batch, generator=torch.Generator().manual_seed(0))
     return Loaders(DeviceDecodeLoader(train, train_transform, device),
                    DeviceDecodeLoader(val, eval_transform, device), sampler)
 

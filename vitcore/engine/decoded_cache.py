@@ -25,7 +25,9 @@ adding or removing a file gives a new key, hence a new cache; old caches stay un
 
 A build writes temporary files beside the final ones, fsyncs them, and renames them into place
 (the JSON sidecar last, which is what marks a cache complete), so a killed build leaves nothing a
-later run trusts; its temporary files are removed by the next build of the same key.
+later run trusts; its temporary files are removed by the next build of the same key. Builds of one
+key take turns on a lock file (``.KEY.lock``, left in place): a second process waits for the first
+and reuses its cache.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ import re
 import secrets
 import shutil
 import socket
-import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -46,8 +48,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from vitcore.atomic import locked
 from vitcore.components import Preprocessing
 from vitcore.errors import VitcoreError
+from vitcore.steps import timed_step
 
 #: Bumped when the file layout or the preprocessing of cached pixels changes.
 FORMAT = 1
@@ -294,10 +298,10 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
+    """tqdm's bar on a terminal; plain lines in a log file (tqdm is silent there); nothing when off."""
+    from vitcore.steps import progress_bar
 
-    return tqdm(total=total, desc=f"decoding {total} images once into the uint8 cache", unit="img",
-                dynamic_ncols=True, disable=None if enabled else True, file=sys.stderr)
+    return progress_bar(total, "decoding", unit="img", enabled=enabled)
 
 
 def _decoded_batches(dataset: Dataset, crop: SquareCrop, workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -371,10 +375,18 @@ def open_or_build(dataset: Dataset, pre: Preprocessing, root: Path, workers: int
     cached = _load(folder, key, count, side, classes)
     if cached is not None:
         return cached
-    clean_stale_temps(folder, key)
-    crop = SquareCrop(side, pre.image_size, pre.interpolation)
-    _write(folder, key, dataset, crop, pre.interpolation, build_workers() if workers is None else workers,
-           show_progress)
+    # One build per key at a time: a second process (a sweep's parallel trial, another run on the
+    # same data) waits for the first and then reuses its cache instead of decoding everything again.
+    with locked(folder / key):
+        cached = _load(folder, key, count, side, classes)
+        if cached is not None:
+            return cached
+        clean_stale_temps(folder, key)
+        crop = SquareCrop(side, pre.image_size, pre.interpolation)
+        what = f"building the decoded cache ({count} images, {side} px, in {folder})"
+        with timed_step(what) if show_progress else nullcontext():
+            _write(folder, key, dataset, crop, pre.interpolation, build_workers() if workers is None else workers,
+                   show_progress)
     cached = _load(folder, key, count, side, classes)
     if cached is None:  # pragma: no cover - only if another process deletes it in between
         raise VitcoreError(f"train.decode: the uint8 cache in {folder} vanished right after it was built")

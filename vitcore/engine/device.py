@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vitcore.errors import VitcoreError
+from vitcore.errors import SpecError
 
 
 def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
@@ -20,14 +20,18 @@ def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise VitcoreError(f"train.device: {name!r} is not a device (use auto, cpu, cuda, cuda:N or mps)") from None
+        raise SpecError(f"train.device: {name!r} is not a device (use auto, cpu, cuda, cuda:N or mps)") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise VitcoreError("train.device: cuda was asked for but no CUDA device is available; use auto or cpu")
+            raise SpecError("train.device: cuda was asked for but no CUDA device is available; use auto or cpu")
+        count = torch.cuda.device_count()
         if device.index is None:
-            device = torch.device("cuda", local_rank % torch.cuda.device_count())
+            device = torch.device("cuda", local_rank % count)
+        elif device.index >= count:
+            raise SpecError(f"train.device: {name!r}, but this machine has {count} CUDA device(s), "
+                            f"cuda:0 to cuda:{count - 1}; use one of those or cuda")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise VitcoreError("train.device: mps was asked for but is not available here; use auto or cpu")
+        raise SpecError("train.device: mps was asked for but is not available here; use auto or cpu")
     return device
 
 
@@ -54,6 +58,6 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
         return Precision("bf16", torch.bfloat16, False)
     if name == "fp16":
         if device.type == "cpu":
-            raise VitcoreError("train.precision: fp16 needs a GPU; use bf16 or fp32 on the CPU")
+            raise SpecError("train.precision: fp16 needs a GPU; use bf16 or fp32 on the CPU")
         return Precision("fp16", torch.float16, device.type == "cuda")
-    raise VitcoreError(f"train.precision: unknown precision {name!r}")
+    raise SpecError(f"train.precision: unknown precision {name!r}")

@@ -32,7 +32,7 @@ import torch
 
 from vitcore.components import Augmentation, AugmentationContext, Preprocessing
 from vitcore.engine.decoded_cache import SquareCrop, cache_side
-from vitcore.errors import VitcoreError
+from vitcore.errors import SpecError, VitcoreError
 
 #: The values of the spec's ``train.augment``.
 AUGMENT_MODES = ("loader", "device")
@@ -73,7 +73,7 @@ def device_steps(augmentations: Sequence[Augmentation], ctx: AugmentationContext
         if step is None:
             if augmentation.sample_transform(ctx) is not None:
                 name = names[i] if names is not None else augmentation.name
-                raise VitcoreError(
+                raise SpecError(
                     f"train.augment: 'device' needs every augmentation to run on the device; augmentations[{i}] "
                     f"({name}) has no device version. Remove it or use augment 'loader'"
                 )
@@ -91,7 +91,7 @@ class DeviceAugment:
 
     def __init__(self, steps: Sequence[Callable[[torch.Tensor], torch.Tensor]], pre: Preprocessing,
                  normalize: Callable[[torch.Tensor], torch.Tensor], device: torch.device) -> None:
-        from vitcore.builtin.device_transforms import BatchResizeCenterCrop
+        from vitcore.engine.device_transforms import BatchResizeCenterCrop
 
         self.steps = list(steps)
         self.size = pre.image_size

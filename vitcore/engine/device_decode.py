@@ -10,7 +10,7 @@ stacked there. The CPU is left with file reads and, for non-JPEG files, their de
 Files are told apart by their first bytes, not their names: ``FF D8 FF`` is JPEG. PNG files
 (``89 PNG``) are decoded in the workers with ``torchvision.io.decode_image`` and sent to the
 device; every other format (GIF, WebP, BMP, TIFF, PPM) and any file libpng or the device's
-decoder refuses is decoded with ``vitcore.builtin.images.load_rgb`` on the CPU, so every file
+decoder refuses is decoded with ``vitcore.images.load_rgb`` on the CPU, so every file
 that loads in loader mode loads here.
 
 Compared with ``load_rgb`` (loader mode):
@@ -48,8 +48,8 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from vitcore.builtin.images import load_rgb
-from vitcore.errors import VitcoreError
+from vitcore.images import load_rgb
+from vitcore.errors import SpecError, VitcoreError
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -68,10 +68,10 @@ def samples_of(dataset: Any) -> list[tuple[str, int]]:
     """The ``(path, label)`` pairs of a file-backed dataset, or the clear error of 'device'."""
     samples = getattr(dataset, "samples", None)
     if not isinstance(samples, (list, tuple)) or len(samples) != len(dataset):
-        raise VitcoreError(NOT_FILE_BACKED)
+        raise SpecError(NOT_FILE_BACKED)
     for item in samples[:1]:
         if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], (str, os.PathLike))):
-            raise VitcoreError(NOT_FILE_BACKED)
+            raise SpecError(NOT_FILE_BACKED)
     return list(samples)
 
 
@@ -177,7 +177,9 @@ class EncodedFiles(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, str, int]:
+    def __getitem__(self, index: int | tuple[int, int]) -> tuple[torch.Tensor, int, str, int]:
+        if isinstance(index, tuple):  # a training key (epoch, index): draws happen on the device
+            index = index[1]
         path, label = self.samples[index]
         path = os.fspath(path)
         try:

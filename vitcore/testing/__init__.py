@@ -1,5 +1,7 @@
 """Helpers for tests of vitcore and of plugins: tiny real data and specs, the CLI in a child, the
-contract checks (one per component kind) and temporary plugin registration.
+contract checks (one per component kind), temporary plugin registration, a real training run and
+the engine's optimizer. Its pytest plugin (``vitcore.testing.pytest_plugin``, active wherever vitcore
+is installed) gives every test a private vitcore cache and a fresh plugin host.
 
 Cheap to import (no torch at module level), so a plugin's own test suite can use it::
 
@@ -27,10 +29,13 @@ from vitcore.testing.data import (
     tiny_spec,
     write_spec,
 )
-from vitcore.testing.host import registered_plugin
+from vitcore.testing.engine import command_group, engine_optimizer, engine_param_groups, train_spec
+from vitcore.testing.host import installed_plugin, isolated, registered_plugin
+from vitcore.testing.hub import LoopbackHub
 
 __all__ = [
     "COLOURS",
+    "LoopbackHub",
     "TINY_VIT",
     "check_augmentation",
     "check_dataset",
@@ -39,10 +44,16 @@ __all__ = [
     "check_model_builder",
     "check_visualizer",
     "colour_images",
+    "command_group",
+    "engine_optimizer",
+    "engine_param_groups",
+    "installed_plugin",
+    "isolated",
     "make_image_folder",
     "metric_records",
     "registered_plugin",
     "run_cli",
     "tiny_spec",
+    "train_spec",
     "write_spec",
 ]

@@ -93,7 +93,7 @@ def check_dataset(component_cls: type[DatasetProvider], options: Options | Mappi
     Items are ``(RGB PIL image, int label within the classes)``; train and val are non-empty;
     splits pickle (data-loader workers); ``info`` is JSON; both loads agree item for item.
     """
-    from vitcore.engine.trainer import cache_dir as default_cache_dir
+    from vitcore.paths import cache_dir as default_cache_dir
 
     label = _label(component_cls)
     ctx = DataContext(cache_dir=cache_dir or default_cache_dir(), seed=0)
@@ -231,8 +231,8 @@ def _model_inputs(pre: Preprocessing) -> "torch.Tensor":
     import torch
     from PIL import Image
 
-    from vitcore.builtin.transforms import eval_transform
     from vitcore.engine.data import DeviceNormalize
+    from vitcore.engine.transforms import eval_transform
 
     transform = eval_transform(pre)
     pictures = colour_images(2, pre.image_size + 8, pre.image_size + 16)
@@ -322,7 +322,7 @@ def _check_sample_transform(augmentation: Augmentation, sample: Any, ctx: Augmen
     import torch
     from PIL import Image
 
-    from vitcore.builtin.transforms import train_transform
+    from vitcore.engine.transforms import train_transform
 
     _require(callable(sample), f"{label}.sample_transform must return a callable, not {type(sample).__name__}")
     size = ctx.preprocessing.image_size
@@ -383,7 +383,9 @@ def check_metric_sink(component_cls: type[MetricSink], options: Options | Mappin
                       tmp_path: Path) -> Path:
     """A run's life: open, train and epoch records (with keys no sink knows), a picture, the
     graph, close; then a resumed run (``resumed=True``, ``start_step`` at the first epoch) that
-    logs the second epoch. Records must come back unchanged. Returns the run directory."""
+    logs the second epoch. Records must come back unchanged. First, ``close()`` without
+    ``open()``: the engine closes every sink it built when a run fails, also one whose
+    ``open()`` never ran or raised. Returns the run directory."""
     import torch
 
     from vitcore.runs import create_version_dir
@@ -395,6 +397,14 @@ def check_metric_sink(component_cls: type[MetricSink], options: Options | Mappin
     first_epoch = next(i for i, r in enumerate(records) if r["event"] == "epoch")
     picture = run_dir / "viz" / "picture.png"
     _save_png(colour_images(1, 32)[0], picture)
+
+    unopened = _instantiate(component_cls, options, MetricSink)
+    try:
+        unopened.close()
+    except Exception as exc:  # noqa: BLE001 - the rule broken is the message
+        raise AssertionError(f"{label}.close() raised {type(exc).__name__}: {exc} without open() before it; the "
+                             "engine closes every sink of a run that fails, also before or during open(): "
+                             "close only what open() made (getattr(self, 'handle', None))") from exc
 
     sink = _instantiate(component_cls, options, MetricSink)
     sink.open(SinkContext(run_dir=run_dir, spec=spec))

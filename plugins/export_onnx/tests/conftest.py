@@ -1,4 +1,5 @@
-"""Fixtures: a clean plugin host per test, one real tiny run exported to ONNX, export contexts.
+"""Fixtures: one real tiny run exported to ONNX, export contexts (vitcore's pytest plugin gives
+each test a clean plugin host and cache).
 
 Helpers are fixtures (not importable functions) so they never clash with other suites' conftest
 modules when every suite runs in one pytest process.
@@ -12,18 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
-from vitcore import plugins
-from vitcore.testing import tiny_spec
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """Own vitcore cache, no plugin selection, a fresh plugin host."""
-    monkeypatch.setenv("VITCORE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("VITCORE_LOAD_PLUGINS", raising=False)
-    plugins.reset()
-    yield
-    plugins.reset()
+from vitcore.testing import isolated, tiny_spec, train_spec
 
 
 @pytest.fixture(scope="session")
@@ -32,17 +22,11 @@ def onnx_run(tmp_path_factory) -> Path:
 
     Shared by several modules: tests that write into a run copy it first (``run_copy``).
     """
-    from vitcore.engine.trainer import train
-    from vitcore.spec import load_dict
-
     root = tmp_path_factory.mktemp("onnx-run")
     spec = tiny_spec(root, epochs=2)
     spec.update(sinks=[], visualizers=[], exporters=[{"type": "safetensors"}, {"type": "onnx"}])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VITCORE_CACHE", str(root / "cache"))
-        plugins.reset()
-        result = train(load_dict(spec))
-        plugins.reset()
+    with isolated(root / "cache"):
+        result = train_spec(spec)
     return Path(result.summary["run_dir"])
 
 
@@ -56,9 +40,7 @@ def run_copy(onnx_run, tmp_path) -> Path:
 def export_context(onnx_run, tmp_path) -> Callable[..., Any]:
     """``make(**changes)``: an ExportContext of the run's best model writing into an empty run folder
     (spec and summary only), as ``vitcore export`` builds it."""
-    from vitcore.components import ExportContext
-    from vitcore.inference import load_run_model
-    from vitcore.runs import read_json
+    from vitcore.api import ExportContext, load_run_model, read_json
 
     loaded = load_run_model(onnx_run)
     run_dir = tmp_path / "runs" / "tiny" / "v7"
@@ -81,14 +63,11 @@ def real_images(tmp_path) -> Callable[..., Any]:
     def make(pre, count: int = 4):
         import torch
 
-        from vitcore.builtin.images import load_rgb
-        from vitcore.builtin.transforms import eval_transform
-        from vitcore.engine.data import DeviceNormalize
+        from vitcore.api import eval_transform, load_rgb, normalize
         from vitcore.testing import make_image_folder
 
         folder = make_image_folder(tmp_path / "images", per_class=2, size=pre.image_size)
         files = sorted(folder.rglob("*.png"))[:count]
-        batch = torch.stack([eval_transform(pre)(load_rgb(p)) for p in files])
-        return DeviceNormalize(pre, torch.device("cpu"))(batch)
+        return normalize(torch.stack([eval_transform(pre)(load_rgb(p)) for p in files]), pre)
 
     return make

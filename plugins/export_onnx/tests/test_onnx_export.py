@@ -13,9 +13,7 @@ from vitcore_export_onnx import quantize, verify
 from vitcore_export_onnx.exporter import OnnxExporter, OnnxOptions
 from vitcore_export_onnx.quantize import attention_matmuls
 
-from vitcore.builtin.exporters import sha256
-from vitcore.errors import VitcoreError
-from vitcore.inference import load_run_model
+from vitcore.api import VitcoreError, load_run_model, sha256
 from vitcore.testing import run_cli
 
 
@@ -33,12 +31,13 @@ def test_the_run_ends_with_a_verified_export_and_its_record(onnx_run):
     assert check["max_abs_diff"] <= 1e-4 and check["top1_agreement"] == 1.0 and check["accuracy"] is not None
     assert record["attention"] == ["torch.nn.MultiheadAttention: fast path off"]
     files = {entry["file"]: entry for entry in record["files"]}
-    assert set(files) == {"model.onnx", "model.int8.onnx"}
+    assert set(files) == {"model.onnx", "model.int8.onnx", "model.int8.static.onnx"}
     for name, entry in files.items():
         assert entry["bytes"] == (exports / name).stat().st_size > 10_000
         assert entry["sha256"] == sha256(exports / name)
     summary = json.loads((onnx_run / "summary.json").read_text())
-    written = {str(exports / name) for name in ("model.onnx", "model.int8.onnx", "onnx.json", "MODEL_CARD.md")}
+    written = {str(exports / name) for name in ("model.onnx", "model.int8.onnx", "model.int8.static.onnx",
+                                                 "onnx.json", "MODEL_CARD.md")}
     assert written <= set(summary["exports"])
     assert not [p.name for p in exports.iterdir() if p.name.startswith(".")], "a staging folder was left behind"
 
@@ -96,13 +95,15 @@ def test_the_model_card_describes_data_metrics_checks_and_hashes(onnx_run):
 def test_vitcore_export_again_with_dynamo_replaces_the_files_it_owns(run_copy):
     exports = run_copy / "exports"
     result = run_cli("export", str(run_copy), "--format", "onnx", "--option", "exporter=dynamo",
-                     "--option", "quantize_int8=false")
+                     "--option", "quantize_int8=false", "--option", "quantize_static=false")
     assert result.returncode == 0, result.stderr
+    assert "onnx: fastest on this machine: batch 1: fp32 (model.onnx)" in result.stderr
     assert result.stdout.split() == [str(exports / name) for name in ("model.onnx", "onnx.json", "MODEL_CARD.md")]
     record = _record(run_copy)
-    assert record["exporter"] == "dynamo" and "int8" not in record
+    assert record["exporter"] == "dynamo" and "int8" not in record and "int8_static" not in record
     assert record["verification"]["max_abs_diff"] <= 1e-4 and record["verification"]["top1_agreement"] == 1.0
     assert not (exports / "model.int8.onnx").exists(), "the earlier int8 file no longer matches the model"
+    assert not (exports / "model.int8.static.onnx").exists()
     assert onnx.load(str(exports / "model.onnx")).graph.input[0].type.tensor_type.shape.dim[0].dim_param
     verified = run_cli("runs", "verify", str(run_copy))
     assert verified.returncode == 0, verified.stderr
@@ -135,3 +136,58 @@ def test_int8_keeps_attention_in_fp32_when_agreement_drops(export_context, monke
     graph = onnx.load(str(ctx.out_dir / "model.int8.onnx")).graph
     assert set(kept) <= {node.name for node in graph.node if node.op_type == "MatMul"}
     assert "attention MatMuls kept in fp32 (2)" in (ctx.out_dir / "MODEL_CARD.md").read_text()
+
+
+def test_static_int8_is_calibrated_qdq_and_recorded(onnx_run):
+    exports = onnx_run / "exports"
+    record = _record(onnx_run)
+    q = record["int8_static"]
+    assert q["file"] == "model.int8.static.onnx" and q["bytes"] == (exports / q["file"]).stat().st_size
+    assert q["bytes"] < q["fp32_bytes"] and q["calibration"] == {"images": 6, "source": "validation set",
+                                                                  "method": "minmax"}
+    assert q["top1_agreement"] >= quantize.MIN_AGREEMENT and q["kept_fp32"] == []
+    ops = [node.op_type for node in onnx.load(str(exports / q["file"])).graph.node]
+    # QDQ: a QuantizeLinear/DequantizeLinear pair in front of every MatMul input, no dynamic quantisation
+    assert ops.count("QuantizeLinear") >= 4 and ops.count("DequantizeLinear") >= ops.count("QuantizeLinear")
+    assert "DynamicQuantizeLinear" not in ops and "MatMulInteger" not in ops
+    assert "static int8 (model.int8.static.onnx, QDQ, calibrated on 6 images" in (exports / "MODEL_CARD.md").read_text()
+
+
+def test_every_variant_is_compared_on_the_whole_validation_split(export_context, onnx_run):
+    """Agreement and accuracy of each file over all validation images (not the check images),
+    equal to a direct onnxruntime computation; latency at batch 1 and 32; the fastest named."""
+    from vitcore.api import eval_transform, load_splits, normalize
+
+    ctx = export_context()
+    OnnxExporter(OnnxOptions(check_images=2, latency_seconds=0.01)).export(ctx)
+    record = _record(ctx.run_dir)
+    comparison = record["comparison"]
+    splits = load_splits(ctx.spec)
+    pre = ctx.preprocessing
+    images = normalize(torch.stack([eval_transform(pre)(image) for image, _ in splits.val]), pre).numpy()
+    labels = np.array([label for _, label in splits.val])
+    assert record["verification"]["images"] == 2 and comparison["images"] == len(labels) == 6
+    assert comparison["source"] == "validation split" and list(comparison["variants"]) == [
+        "fp32", "int8_dynamic", "int8_static"]
+    top = {name: onnxruntime.InferenceSession(str(ctx.out_dir / v["file"])).run(None, {"images": images})[0].argmax(1)
+           for name, v in comparison["variants"].items()}
+    for name, v in comparison["variants"].items():
+        assert v["top1_agreement_vs_fp32"] == pytest.approx((top[name] == top["fp32"]).mean())
+        assert v["accuracy"] == pytest.approx((top[name] == labels).mean())
+        assert v["bytes"] == (ctx.out_dir / v["file"]).stat().st_size
+        assert set(v["latency"]) == {"1", "32"} and all(t["ms_per_batch"] > 0 for t in v["latency"].values())
+        assert v["latency"]["32"]["ms_per_image"] == pytest.approx(v["latency"]["32"]["ms_per_batch"] / 32, rel=1e-3)
+    assert comparison["variants"]["fp32"]["top1_agreement_vs_pytorch"] == 1.0
+    for batch, fastest in comparison["fastest"].items():
+        times = {name: v["latency"][batch]["ms_per_batch"] for name, v in comparison["variants"].items()}
+        assert times[fastest] == min(times.values())
+        assert record["fastest"][f"batch_{batch}"] == {"variant": fastest,
+                                                       "file": comparison["variants"][fastest]["file"]}
+
+
+def test_a_fixed_batch_export_times_and_calibrates_at_batch_1(export_context):
+    ctx = export_context()
+    OnnxExporter(OnnxOptions(dynamic_batch=False, quantize_int8=False, latency_seconds=0.01)).export(ctx)
+    record = _record(ctx.run_dir)
+    assert record["int8_static"]["top1_agreement"] >= quantize.MIN_AGREEMENT
+    assert record["comparison"]["batch_sizes"] == [1] and list(record["fastest"]) == ["batch_1"]

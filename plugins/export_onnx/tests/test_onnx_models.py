@@ -10,8 +10,7 @@ import pytest
 import torch
 from vitcore_export_onnx.exporter import OnnxExporter, OnnxOptions
 
-from vitcore.components import ExportContext, ModelContext, Preprocessing
-from vitcore.errors import VitcoreError
+from vitcore.api import ExportContext, ModelContext, Preprocessing, VitcoreError
 
 CLASSES = ["blue", "green", "red"]
 
@@ -42,7 +41,7 @@ def test_timm_attention_is_unfused_for_export_and_restored(tmp_path, real_images
 
 @pytest.mark.skipif(importlib.util.find_spec("vitcore_vit_timm") is None, reason="vitcore-vit-timm not installed")
 def test_a_timm_vit_from_the_plugin_exports(tmp_path, real_images):
-    from vitcore.spec import resolve_component
+    from vitcore.api import resolve_component
 
     entry = {"type": "timm_vit", "name": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 8, "depth": 1,
              "embed_dim": 32, "num_heads": 2}
@@ -113,7 +112,7 @@ def test_fp16_writes_a_checked_variant(export_context, monkeypatch):
     fake.float16 = types.SimpleNamespace(convert_float_to_float16=lambda model, keep_io_types: model)
     monkeypatch.setitem(sys.modules, "onnxconverter_common", fake)
     ctx = export_context()
-    OnnxExporter(OnnxOptions(fp16=True, quantize_int8=False)).export(ctx)
+    OnnxExporter(OnnxOptions(fp16=True, quantize_int8=False, quantize_static=False)).export(ctx)
     record = json.loads((ctx.out_dir / "onnx.json").read_text())
     assert record["fp16"]["file"] == "model.fp16.onnx" and record["fp16"]["top1_agreement"] == 1.0
     assert {entry["file"] for entry in record["files"]} == {"model.onnx", "model.fp16.onnx"}

@@ -8,16 +8,14 @@ import sys
 import pytest
 from vitcore_export_onnx.exporter import OnnxOptions
 
-from vitcore import plugins
-from vitcore.errors import SpecError
-from vitcore.spec import load_dict
+from vitcore.api import SpecError, load_dict, registry
+from vitcore.testing import installed_plugin
 
 
 def test_the_installed_entry_point_registers_the_exporter():
-    infos = {info.name: info for info in plugins.get_host().plugins()}
-    ours = infos["vitcore-export-onnx"]
+    ours = installed_plugin("vitcore-export-onnx")
     assert ours.status == "ok" and ours.version == "0.1.0" and ours.components == {"exporters": ["onnx"]}
-    assert plugins.get_host().registry("exporters").get("onnx").plugin == "vitcore-export-onnx"
+    assert registry("exporters").get("onnx").plugin == "vitcore-export-onnx"
     assert "model_file_predictor" in ours.hooks
 
 

@@ -13,8 +13,7 @@ from PIL import Image
 from vitcore_export_onnx import model_file_predictor
 from vitcore_export_onnx.preprocess import prepare
 
-from vitcore.components import Preprocessing
-from vitcore.errors import VitcoreError
+from vitcore.api import Preprocessing, VitcoreError
 from vitcore.testing import make_image_folder
 
 #: Runs ``vitcore predict`` in this process, then reports every torch module that got imported.
@@ -42,7 +41,7 @@ def _images(root: Path) -> list[str]:
 
 
 def test_predict_on_the_onnx_file_needs_no_torch_and_agrees_with_the_run(onnx_run, tmp_path):
-    from vitcore.inference import load_run_model, predict
+    from vitcore.api import load_run_model, predict
 
     images = _images(tmp_path / "images")
     model = onnx_run / "exports" / "model.onnx"
@@ -69,10 +68,7 @@ def test_predict_on_the_onnx_file_needs_no_torch_and_agrees_with_the_run(onnx_ru
 ])
 def test_numpy_preprocessing_matches_the_eval_transform(tmp_path, interpolation, crop_pct, max_step):
     """PIL and torchvision antialias alike; they may round a pixel one step apart, never more."""
-    import torch
-
-    from vitcore.builtin.transforms import eval_transform
-    from vitcore.engine.data import DeviceNormalize
+    from vitcore.api import eval_transform, normalize
 
     rng = np.random.default_rng(0)
     path = tmp_path / "photo.png"
@@ -80,7 +76,7 @@ def test_numpy_preprocessing_matches_the_eval_transform(tmp_path, interpolation,
     small.resize((45, 61), Image.Resampling.BICUBIC).save(path)
     pre = Preprocessing(32, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), interpolation=interpolation,
                         crop_pct=crop_pct)
-    expected = DeviceNormalize(pre, torch.device("cpu"))(eval_transform(pre)(Image.open(path).convert("RGB"))[None])
+    expected = normalize(eval_transform(pre)(Image.open(path).convert("RGB"))[None], pre)
     ours = prepare(path, pre.to_dict())
     assert ours.shape == (3, 32, 32) and ours.dtype == np.float32
     steps = np.abs(ours - expected[0].numpy()) * np.asarray(pre.std).reshape(3, 1, 1) * 255

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 import vitcore
-from vitcore.hookspecs import Register
+from vitcore.api import Register
 
 __version__ = "0.1.0"
 

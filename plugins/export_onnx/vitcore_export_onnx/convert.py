@@ -10,7 +10,7 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from vitcore.errors import VitcoreError
+from vitcore.api import VitcoreError
 from vitcore_export_onnx.exporter import OnnxOptions
 from vitcore_export_onnx.metadata import embed
 

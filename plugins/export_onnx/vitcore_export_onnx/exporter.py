@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from vitcore.components import ExportContext, Exporter, Options
+from vitcore.api import ExportContext, Exporter, Options
 
 #: The torchscript exporter stops at opset 20; onnxruntime runs opsets up to 23.
 TORCHSCRIPT_MAX_OPSET = 20
@@ -32,6 +32,28 @@ class OnnxOptions(Options):
         True, description="Also write model.int8.onnx (dynamic int8 weights) and record its size, speed and "
                           "top-1 agreement with the fp32 model.",
     )
+    quantize_static: bool = Field(
+        True, description="Also write model.int8.static.onnx: static int8 (onnxruntime quantize_static, QDQ), "
+                          "activation scales calibrated on validation images.",
+    )
+    calibration_images: int = Field(
+        128, ge=1, description="Validation images (spread over the split) the static int8 scales are calibrated on.",
+    )
+    calibration_method: Literal["minmax", "entropy", "percentile"] = Field(
+        "minmax", description="How static int8 turns the calibration activations into ranges (onnxruntime's "
+                              "CalibrationMethod); entropy and percentile keep histograms, slower.",
+    )
+    agreement_images: int | None = Field(
+        None, ge=1, description="Validation images every variant's size, latency, top-1 agreement with fp32 and "
+                                "accuracy are measured on; null: the whole validation split.",
+    )
+    latency_batch_sizes: list[int] = Field(
+        [1, 32], min_length=1, description="Batch sizes each variant's latency is timed at (onnxruntime, CPU).",
+    )
+    latency_seconds: float = Field(
+        0.25, gt=0, le=60, description="Seconds each variant is timed per batch size in each of 3 interleaved "
+                                       "rounds (at least 3 calls); the figure is the lowest round's median.",
+    )
     fp16: bool = Field(False, description="Also write model.fp16.onnx (needs onnxconverter-common).")
     atol: float = Field(1e-4, gt=0, description="Largest allowed |onnxruntime - PyTorch| logit difference.")
     check_images: int = Field(
@@ -46,6 +68,8 @@ class OnnxOptions(Options):
         if self.exporter == "dynamo" and self.opset < DYNAMO_MIN_OPSET:
             raise ValueError(f"opset: the dynamo exporter writes opset {DYNAMO_MIN_OPSET} or newer, got "
                              f"{self.opset}; use exporter: torchscript for older opsets")
+        if any(size < 1 for size in self.latency_batch_sizes):
+            raise ValueError(f"latency_batch_sizes: batch sizes are 1 or more, got {self.latency_batch_sizes}")
         # Checked here, not after training: a run should not train for hours and then fail to export.
         if self.fp16 and importlib.util.find_spec("onnxconverter_common") is None:
             raise ValueError("fp16: needs the onnxconverter-common package; install it with "
@@ -54,7 +78,7 @@ class OnnxOptions(Options):
 
 
 class OnnxExporter(Exporter):
-    """exports/model.onnx (+ model.int8.onnx), checked in onnxruntime against PyTorch on validation images."""
+    """exports/model.onnx (+ int8 variants), checked in onnxruntime against PyTorch on validation images."""
 
     name = "onnx"
     Options = OnnxOptions

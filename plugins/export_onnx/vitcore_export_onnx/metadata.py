@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Mapping
 
-from vitcore.errors import VitcoreError
+from vitcore.api import VitcoreError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import onnx
 
-    from vitcore.components import ExportContext
+    from vitcore.api import ExportContext
 
 PREFIX = "vitcore."
 #: What ``read`` requires: enough to preprocess an image and label the output.

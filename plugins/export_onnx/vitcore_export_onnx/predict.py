@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vitcore.errors import VitcoreError
+from vitcore.api import VitcoreError
 from vitcore_export_onnx import metadata
 from vitcore_export_onnx.preprocess import prepare
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from vitcore.errors import VitcoreError
+from vitcore.api import VitcoreError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -46,7 +46,7 @@ def prepare(path: Path, facts: Mapping[str, Any]) -> "np.ndarray":
     """One image file -> normalised float32 ``(3, size, size)``."""
     import numpy as np
 
-    from vitcore.builtin.images import load_rgb
+    from vitcore.api import load_rgb
 
     image = resize_and_crop(load_rgb(path), int(facts["image_size"]), float(facts["crop_pct"]),
                             str(facts["interpolation"]))

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from vitcore.errors import VitcoreError
+from vitcore.api import VitcoreError
 from vitcore_export_onnx.verify import accuracy, agreement, latency_ms, run, session
 
 #: Below this top-1 agreement with fp32, int8 is retried with the attention MatMuls left in fp32.

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from vitcore.errors import VitcoreError
+from vitcore.api import VitcoreError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np

@@ -1,4 +1,5 @@
-"""Fixtures: a clean plugin host and private caches per test, tiny saved ViTs, tiny image folders.
+"""Fixtures: an empty offline Hugging Face cache per test, tiny saved ViTs, tiny image folders.
+(vitcore's pytest plugin gives each test a clean plugin host and vitcore cache.)
 
 Helpers are fixtures (not importable functions) so they never clash with vitcore's own
 ``tests/conftest.py`` when both suites run in one pytest process.
@@ -11,23 +12,16 @@ from typing import Callable
 
 import pytest
 
-from vitcore import plugins
-
 #: The smallest ViT that still has every part: 4x4 patches of 8 px, one 2-head block.
 TINY = {"image_size": 32, "patch_size": 8, "num_hidden_layers": 1, "hidden_size": 32,
         "num_attention_heads": 2, "intermediate_size": 64}
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """Own vitcore cache, no plugin selection, an empty offline HF cache, a fresh plugin host."""
-    monkeypatch.setenv("VITCORE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("VITCORE_LOAD_PLUGINS", raising=False)
+def _offline_hub(tmp_path, monkeypatch):
+    """An empty, offline Hugging Face cache per test (vitcore's pytest plugin isolates vitcore)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    plugins.reset()
-    yield
-    plugins.reset()
 
 
 @pytest.fixture

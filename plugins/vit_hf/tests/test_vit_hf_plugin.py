@@ -9,10 +9,7 @@ import sys
 import pytest
 from vitcore_vit_hf.models import HFViT, HFViTOptions
 
-from vitcore import plugins
-from vitcore.components import ExportContext, ModelContext, Preprocessing
-from vitcore.errors import SpecError, VitcoreError
-from vitcore.spec import load_dict
+from vitcore.api import ExportContext, ModelContext, Preprocessing, SpecError, VitcoreError, load_dict, registry
 
 
 def _python(*args: str) -> str:
@@ -27,9 +24,8 @@ def test_the_installed_entry_point_is_listed_with_its_components():
     ours = listed["vitcore-vit-hf"]
     assert ours["status"] == "ok" and ours["version"] == "0.1.0" and ours["module"] == "vitcore_vit_hf"
     assert ours["components"] == {"models": ["hf_vit"], "exporters": ["hf_pretrained"]}
-    host = plugins.get_host()
-    assert host.registry("models").get("hf_vit").plugin == "vitcore-vit-hf"
-    assert host.registry("exporters").get("hf_pretrained").plugin == "vitcore-vit-hf"
+    assert registry("models").get("hf_vit").plugin == "vitcore-vit-hf"
+    assert registry("exporters").get("hf_pretrained").plugin == "vitcore-vit-hf"
 
 
 def test_importing_the_plugin_loads_neither_torch_nor_transformers():

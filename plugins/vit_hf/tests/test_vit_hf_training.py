@@ -10,10 +10,8 @@ from transformers import AutoImageProcessor, ViTForImageClassification
 from vitcore_vit_hf.export import HFPretrainedExporter
 from vitcore_vit_hf.models import HFViT, HFViTOptions
 
-from vitcore.builtin.transforms import eval_transform
-from vitcore.components import ExportContext, ModelContext
-from vitcore.engine.trainer import train
-from vitcore.spec import load_dict
+from vitcore.api import ExportContext, ModelContext, eval_transform
+from vitcore.testing import train_spec
 
 
 def test_a_run_trains_and_exports_a_folder_transformers_loads(tmp_path, tiny, image_folder):
@@ -29,7 +27,7 @@ def test_a_run_trains_and_exports_a_folder_transformers_loads(tmp_path, tiny, im
         "visualizers": [],
         "exporters": [{"type": "hf_pretrained"}],
     }
-    result = train(load_dict(spec))
+    result = train_spec(spec)
     summary = result.summary
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2
     folder = result.run_dir / "exports" / "hf"
@@ -72,3 +70,25 @@ def test_exporting_again_replaces_the_folder_whole(tmp_path, tiny):
     files = HFPretrainedExporter().export(ctx)
     assert [p.name for p in files] == ["config.json", "model.safetensors", "preprocessor_config.json"]
     assert not stale.exists() and [p.name for p in (tmp_path / "exports").iterdir()] == ["hf"]
+
+
+def test_a_run_prints_neither_transformers_loss_notice_nor_a_shard_bar(tmp_path, tiny, image_folder):
+    """Tracing the graph for TensorBoard reads every module's attributes, and transformers then logged
+    "loss_type=None ... ForCausalLMLoss"; save_pretrained drew "Writing model shards" for one file."""
+    from vitcore.testing import run_cli, write_spec
+
+    spec = write_spec(tmp_path / "spec.json", {
+        "name": "hf", "output_dir": str(tmp_path / "runs"),
+        "data": {"type": "imagefolder", "root": str(image_folder(tmp_path / "data")), "val_fraction": 0.34},
+        "model": {"type": "hf_vit", **tiny},
+        "train": {"epochs": 1, "batch_size": 4, "num_workers": 0},
+        "sinks": [{"type": "tensorboard", "log_graph": True}], "visualizers": [],
+        "exporters": [{"type": "hf_pretrained"}],
+    })
+    done = run_cli("run", str(spec), env={"TQDM_POSITION": "-1"})  # bars drawn even without a terminal
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "runs" / "hf" / "v1" / "tb").is_dir()
+    assert (tmp_path / "runs" / "hf" / "v1" / "exports" / "hf" / "model.safetensors").is_file()
+    out = done.stdout + done.stderr
+    assert "loss_type" not in out and "ForCausalLMLoss" not in out
+    assert "Writing model shards" not in out

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import torch
 
-from vitcore.components import ModelContext
-from vitcore.plugins import get_host
+from vitcore.api import ModelContext, registry, vit_view
 
 
 def _build(options: dict):
-    entry = get_host().registry("models").get("hf_vit")
+    entry = registry("models").get("hf_vit")
     builder = entry.component(entry.component.Options.model_validate(options))
     return builder.build(ModelContext(num_classes=3, class_names=["a", "b", "c"]))
 
 
 def test_view_of_an_hf_model(tiny):
     model = _build({**tiny, "num_hidden_layers": 2}).train()
-    view = get_host().vit_view(model)
+    view = vit_view(model)
     assert view is not None
     assert (view.grid, view.num_prefix_tokens, view.num_blocks, view.num_heads) == ((4, 4), 1, 2, 2)
     maps = view.capture_attention(torch.randn(2, 3, 32, 32))

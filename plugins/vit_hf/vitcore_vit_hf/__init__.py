@@ -7,7 +7,7 @@ Importing this package loads neither torch nor transformers: ``vitcore plugins l
 from __future__ import annotations
 
 import vitcore
-from vitcore.hookspecs import Register
+from vitcore.api import Register
 
 __version__ = "0.1.0"
 

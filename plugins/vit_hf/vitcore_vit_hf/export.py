@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from vitcore.components import ExportContext, Exporter
-from vitcore.errors import VitcoreError
+from vitcore.api import ExportContext, Exporter, VitcoreError
 from vitcore_vit_hf.processor import image_processor
 
 
@@ -35,6 +35,20 @@ def replace_folder_atomically(folder: Path, write: Callable[[Path], None]) -> Pa
     return folder
 
 
+@contextlib.contextmanager
+def _no_progress_bar() -> Iterator[None]:
+    """transformers' progress bars off for the block (and back on after, if they were on)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 class HFPretrainedExporter(Exporter):
     """exports/hf/: save_pretrained config (id2label) and safetensors weights, plus an image processor."""
 
@@ -54,7 +68,8 @@ class HFPretrainedExporter(Exporter):
         set_labels(hf_model.config, ctx.classes)
 
         def write(tmp: Path) -> None:
-            hf_model.save_pretrained(tmp)
+            with _no_progress_bar():  # "Writing model shards" for one file in a fraction of a second
+                hf_model.save_pretrained(tmp)
             image_processor(ctx.preprocessing).save_pretrained(tmp)
 
         folder = replace_folder_atomically(ctx.out_dir / "hf", write)

@@ -10,20 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vitcore.builtin.models import load_state_dict_file, resize_pos_embed
-from vitcore.errors import VitcoreError
+from vitcore.api import SpecError, VitcoreError, load_state_dict_file, resize_pos_embed
 from vitcore_vit_hf.models import STRUCTURE_FIELDS, TUNABLE_FIELDS, HFViTOptions
-from vitcore_vit_hf.source import read_json
+from vitcore_vit_hf.source import WEIGHT_FILES, read_json
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
     from transformers import PretrainedConfig, PreTrainedModel
 
-#: Weight files of a save_pretrained folder: (shard index, single file), in order of preference.
-_WEIGHT_FILES = (
-    ("model.safetensors.index.json", "model.safetensors"),
-    ("pytorch_model.bin.index.json", "pytorch_model.bin"),
-)
 
 
 def from_config(options: HFViTOptions, class_names: list[str]) -> "PreTrainedModel":
@@ -75,6 +69,20 @@ def from_pretrained(folder: Path, options: HFViTOptions, class_names: list[str])
     return model
 
 
+def name_the_loss(hf_model: "PreTrainedModel") -> None:
+    """Give the base models inside a classifier (``ViTModel`` in ``ViTForImageClassification``) its loss type.
+
+    transformers leaves theirs unset, and anything that walks the modules' attributes (``torch.jit.trace``
+    for TensorBoard's graph, ONNX export) reads their ``loss_function``, which then logs "loss_type=None
+    was set in the config but it is unrecognized ... ForCausalLMLoss" to the user. They compute no loss.
+    """
+    from transformers import PreTrainedModel
+
+    for module in hf_model.modules():
+        if isinstance(module, PreTrainedModel) and getattr(module, "loss_type", None) is None:
+            module.loss_type = hf_model.loss_type or "ForImageClassification"
+
+
 def model_class(architecture: str, config: "PretrainedConfig") -> type["PreTrainedModel"]:
     if architecture == "ViTForImageClassification":
         if config.model_type != "vit":
@@ -102,16 +110,16 @@ def adapt_config(config: "PretrainedConfig", options: HFViTOptions, folder: Path
     for name, value in options.set_sizes().items():
         current = getattr(config, name, None)
         if current is None:
-            raise VitcoreError(f"model.{name}: the {config.model_type!r} config in {folder} has no {name}; leave it unset")
+            raise SpecError(f"model.{name}: the {config.model_type!r} config in {folder} has no {name}; leave it unset")
         if name in STRUCTURE_FIELDS and current != value:
-            raise VitcoreError(
+            raise SpecError(
                 f"model.{name}: {value} differs from the checkpoint's {current} ({folder}); "
                 "leave it unset to use the checkpoint's"
             )
         if name in TUNABLE_FIELDS or name == "image_size":
             setattr(config, name, value)
     if _int(config.image_size) % _int(config.patch_size):
-        raise VitcoreError(
+        raise SpecError(
             f"model.image_size: {config.image_size} is not divisible by the checkpoint's patch_size {config.patch_size}"
         )
 
@@ -136,7 +144,7 @@ def _int(size: int | list[int] | tuple[int, ...]) -> int:
 
 def read_checkpoint(folder: Path) -> dict[str, "torch.Tensor"]:
     """Every tensor of a save_pretrained folder, sharded or not, safetensors preferred."""
-    for index_name, single in _WEIGHT_FILES:
+    for index_name, single in WEIGHT_FILES:
         index = read_json(folder / index_name)
         paths = [folder / name for name in sorted(set(index["weight_map"].values()))] if index else [folder / single]
         if all(path.is_file() for path in paths):

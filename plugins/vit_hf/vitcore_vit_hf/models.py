@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 
-from vitcore.components import ModelBuilder, ModelContext, Options, Preprocessing
+from vitcore.api import ModelBuilder, ModelContext, Options, Preprocessing, SpecPathOrName
 from vitcore_vit_hf.processor import preprocessing_from_config
 from vitcore_vit_hf.source import read_json, resolve_pretrained
 
@@ -33,10 +33,11 @@ TUNABLE_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
 
 
 class HFViTOptions(Options):
-    pretrained: str | None = Field(
+    pretrained: SpecPathOrName | None = Field(
         None, min_length=1,
-        description="A save_pretrained folder (relative to the spec), or a hub id found in the local "
-                    "Hugging Face cache (HF_HUB_CACHE / HF_HOME); never downloaded. None: random init.",
+        description="A save_pretrained folder (relative to the spec), or a Hugging Face hub id: read from the "
+                    "HF cache (HF_HUB_CACHE / HF_HOME), else downloaded into it (HF_HUB_OFFLINE forbids that). "
+                    "None: random init.",
     )
     architecture: Literal["ViTForImageClassification", "AutoModelForImageClassification"] = Field(
         "ViTForImageClassification",
@@ -88,7 +89,7 @@ class HFViTOptions(Options):
 
 
 class HFViT(ModelBuilder):
-    """Hugging Face transformers ViT (or any ViT-family checkpoint), from a config or local weights."""
+    """Hugging Face transformers ViT (or any ViT-family checkpoint), from a config, a folder or the hub."""
 
     name = "hf_vit"
     Options = HFViTOptions
@@ -105,10 +106,12 @@ class HFViT(ModelBuilder):
             architecture_only,
             from_config,
             from_pretrained,
+            name_the_loss,
         )
 
         pretrained = self.options.pretrained
-        self._folder = folder = resolve_pretrained(pretrained, ctx.spec_dir) if pretrained else None
+        self._folder = folder = resolve_pretrained(pretrained, ctx.spec_dir, weights=ctx.load_pretrained) \
+            if pretrained else None
         if folder is None:
             hf_model = from_config(self.options, ctx.class_names)
         elif not ctx.load_pretrained:  # evaluate/predict/export: the run's checkpoint follows
@@ -116,13 +119,14 @@ class HFViT(ModelBuilder):
         else:
             hf_model = from_pretrained(folder, self.options, ctx.class_names)
         hf_model.set_attn_implementation(self.options.attn_implementation)
+        name_the_loss(hf_model)
         # from_pretrained leaves eval mode; hand over a training-mode module like every builder.
         return HFImageClassifier(hf_model).train()
 
     def preprocessing(self) -> Preprocessing:
         if not self.options.pretrained:
             return Preprocessing(self.options.scratch_sizes()["image_size"])
-        folder = self._folder or resolve_pretrained(self.options.pretrained, Path.cwd())
+        folder = self._folder or resolve_pretrained(self.options.pretrained, Path.cwd(), weights=False)
         image_size = self.options.image_size or _square_side(read_json(folder / "config.json") or {})
         return preprocessing_from_config(read_json(folder / "preprocessor_config.json"), image_size)
 

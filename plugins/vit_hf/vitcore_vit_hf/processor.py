@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from vitcore.components import Preprocessing
+from vitcore.api import Preprocessing
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from transformers import ViTImageProcessor

@@ -1,58 +1,60 @@
-"""Where a pretrained model's files are: a local folder, or a hub id already in the HF cache.
+"""Where a pretrained model's files are: a local folder, or a Hugging Face hub id.
 
-vitcore never downloads, so a hub id is looked up in the local cache only, and a miss says
-where it looked and how to put a copy there.
+A hub id's files come from the local HF cache when it holds them, else are downloaded into it
+through huggingface_hub (``vitcore.api.HubRepo``: HF_HUB_OFFLINE, HF_ENDPOINT, HF_HUB_CACHE /
+HF_HOME respected, each file checked against the hub's hash); offline or unreachable, the error
+names the cache and how to copy the model by hand. Only what vitcore reads is fetched: the
+config, the image processor's config and, when the weights are needed, one weight format.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-from vitcore.errors import VitcoreError
+from vitcore.api import HubRepo, VitcoreError
 
-
-def hub_cache_dir() -> Path:
-    """The HF hub cache as huggingface_hub resolves it, read from the environment now (not at import)."""
-    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(var):
-            return Path(os.environ[var]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    return Path(os.environ.get("HF_HOME") or Path(xdg) / "huggingface").expanduser() / "hub"
-
+#: Weight files of a save_pretrained folder: (shard index, single file), in order of preference.
+WEIGHT_FILES = (
+    ("model.safetensors.index.json", "model.safetensors"),
+    ("pytorch_model.bin.index.json", "pytorch_model.bin"),
+)
+#: How to do without the hub, for the offline/unreachable message.
+_BY_HAND = "save the model with save_pretrained on any machine and set model.pretrained to that folder"
 
 #: ``name`` or ``org/name``; anything else (``./x``, ``/abs``, ``a/b/c``) can only be a folder.
 _HUB_ID = re.compile(r"^\w[\w.-]*(/\w[\w.-]*)?$")
 
 
-def resolve_pretrained(name: str, base_dir: Path) -> Path:
-    """The folder holding ``config.json`` for ``name``: a path (relative to ``base_dir``) or a hub id."""
+def resolve_pretrained(name: str, base_dir: Path, weights: bool = True) -> Path:
+    """The folder holding ``config.json`` for ``name``: a path (relative to ``base_dir``) or a hub id.
+
+    ``weights=False`` (evaluate, predict, export: the run's checkpoint replaces every weight) fetches
+    only the configs of a hub model.
+    """
     path = Path(name).expanduser()
     folder = path if path.is_absolute() else base_dir / path
     if folder.is_dir():
         return _check_folder(folder, name)
     if not _HUB_ID.match(name):
         raise VitcoreError(f"model.pretrained: folder {folder} not found (give a save_pretrained folder or a hub id)")
-    return _check_folder(_from_hub_cache(name, folder), name)
+    return _check_folder(_from_hub(name, weights), name)
 
 
-def _from_hub_cache(repo_id: str, folder: Path) -> Path:
-    from huggingface_hub import snapshot_download
-
-    cache = hub_cache_dir()
-    try:
-        return Path(snapshot_download(repo_id, cache_dir=cache, local_files_only=True))
-    except (OSError, ValueError) as exc:  # LocalEntryNotFoundError, HFValidationError
-        raise VitcoreError(
-            f"model.pretrained: {repo_id!r} is not a folder ({folder} does not exist) and the Hugging Face "
-            f"cache {cache} (HF_HUB_CACHE, else HF_HOME/hub) holds no copy of it ({type(exc).__name__}). "
-            f"vitcore never downloads: on a machine with internet run `hf download {repo_id}` and copy its "
-            "cache here (or set HF_HOME / HF_HUB_CACHE to a copied cache), or save the model with "
-            "save_pretrained and set model.pretrained to that folder."
-        ) from None
+def _from_hub(repo_id: str, weights: bool) -> Path:
+    """The repo's snapshot folder in the cache, holding what vitcore reads (downloaded if missing)."""
+    config = HubRepo(repo_id, origin="model.pretrained", by_hand=_BY_HAND).file("config.json")
+    # Every later file from the config's commit, so the folder never mixes two versions of the repo.
+    repo = HubRepo(repo_id, origin="model.pretrained", by_hand=_BY_HAND, revision=config.parent.name)
+    repo.optional("preprocessor_config.json")
+    if weights:
+        found = repo.first([name for pair in WEIGHT_FILES for name in (pair[1], pair[0])])
+        if found.name.endswith(".index.json"):
+            for shard in sorted(set((read_json(found) or {}).get("weight_map", {}).values())):
+                repo.file(shard)
+    return config.parent
 
 
 def _check_folder(folder: Path, name: str) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vitcore.components import ViTView, evaluating
+from vitcore.api import ViTView, evaluating
 
 
 def _pair(value: Any) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Fixtures: a clean plugin host and private, empty, offline caches per test; tiny saved timm ViTs.
+"""Fixtures: private, empty, offline Hugging Face caches per test; tiny saved timm ViTs.
+(vitcore's pytest plugin gives each test a clean plugin host and vitcore cache.)
 
 Helpers are fixtures (not importable functions) so they never clash with other suites' conftest
 modules when every suite runs in one pytest process.
@@ -11,24 +12,17 @@ from typing import Any, Callable
 
 import pytest
 
-from vitcore import plugins
-
 #: The smallest timm ViT with every part: 4x4 patches of 8 px, two 2-head blocks of width 32.
 TINY = {"name": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 8, "depth": 2, "embed_dim": 32,
         "num_heads": 2}
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """Own vitcore cache, no plugin selection, an empty offline HF cache, a fresh plugin host."""
-    monkeypatch.setenv("VITCORE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("VITCORE_LOAD_PLUGINS", raising=False)
+def _offline_hub(tmp_path, monkeypatch):
+    """An empty, offline Hugging Face cache per test (vitcore's pytest plugin isolates vitcore)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    plugins.reset()
-    yield
-    plugins.reset()
 
 
 @pytest.fixture

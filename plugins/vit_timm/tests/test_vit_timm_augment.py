@@ -10,7 +10,7 @@ import pytest
 import torch
 from vitcore_vit_timm.augment import TimmMixup, TimmRandAugment, TimmRandomErasing
 
-from vitcore.components import AugmentationContext, Preprocessing
+from vitcore.api import AugmentationContext, Preprocessing
 from vitcore.testing import check_augmentation, colour_images
 
 CTX = AugmentationContext(preprocessing=Preprocessing(32), num_classes=3)

@@ -7,9 +7,8 @@ import torch
 from vitcore_vit_timm.models import TimmViT
 from vitcore_vit_timm.options import TimmViTOptions
 
-from vitcore.components import ModelContext
-from vitcore.engine.optim import build_optimizer, build_scheduler, param_groups
-from vitcore.spec import TrainSpec
+from vitcore.api import ModelContext
+from vitcore.testing import engine_optimizer, engine_param_groups
 
 
 def _builder_and_model(**options) -> tuple[TimmViT, torch.nn.Module]:
@@ -23,7 +22,7 @@ def _trainable(model: torch.nn.Module) -> set[str]:
 
 def _engine_groups(builder: TimmViT, model: torch.nn.Module, lr: float = 1.0) -> list[dict]:
     """What the trainer hands the optimizer."""
-    return builder.param_groups(model, 0.05, lr) or param_groups(model, 0.05, builder.no_weight_decay(model))
+    return engine_param_groups(builder, model, 0.05, lr)
 
 
 def _names(model: torch.nn.Module, groups: list[dict]) -> list[str]:
@@ -63,9 +62,8 @@ def test_layer_decay_lowers_the_learning_rate_layer_by_layer_towards_the_input(t
     assert decay["pos_embed"] == decay["cls_token"] == decay["blocks.0.attn.qkv.bias"] == decay["norm.weight"] == 0
 
     # The engine's schedule scales every group alike, keeping the ratios.
-    train = TrainSpec(epochs=2, lr=2.0, warmup_epochs=0, schedule="cosine")
-    optimizer = build_optimizer(groups, train, torch.device("cpu"))
-    scheduler = build_scheduler(optimizer, train, steps_per_epoch=2)
+    optimizer, scheduler = engine_optimizer(groups, steps_per_epoch=2, epochs=2, lr=2.0, warmup_epochs=0,
+                                            schedule="cosine")
     optimizer.step()
     scheduler.step()
     head_lr = next(g["lr"] for g in optimizer.param_groups if g["params"][0] is model.head.weight)

@@ -11,10 +11,7 @@ from vitcore_vit_timm.augment import TimmMixup, TimmRandAugment, TimmRandomErasi
 from vitcore_vit_timm.models import TimmViT
 from vitcore_vit_timm.options import TimmViTOptions
 
-from vitcore import plugins
-from vitcore.components import ModelContext
-from vitcore.errors import SpecError, VitcoreError
-from vitcore.spec import load_dict
+from vitcore.api import ModelContext, SpecError, VitcoreError, load_dict, registry
 
 
 def _python(*args: str) -> str:
@@ -32,9 +29,8 @@ def test_the_installed_entry_point_is_listed_with_its_components():
         "models": ["timm_vit"],
         "augmentations": ["timm_mixup", "timm_rand_augment", "timm_random_erasing"],
     }
-    host = plugins.get_host()
-    assert host.registry("models").get("timm_vit").plugin == "vitcore-vit-timm"
-    assert host.registry("augmentations").get("timm_mixup").plugin == "vitcore-vit-timm"
+    assert registry("models").get("timm_vit").plugin == "vitcore-vit-timm"
+    assert registry("augmentations").get("timm_mixup").plugin == "vitcore-vit-timm"
 
 
 def test_importing_the_plugin_loads_neither_torch_nor_timm():

@@ -6,10 +6,8 @@ import torch
 from vitcore_vit_timm.models import TimmViT
 from vitcore_vit_timm.options import TimmViTOptions
 
-from vitcore.components import ModelContext
-from vitcore.engine.trainer import train
-from vitcore.spec import load_dict
-from vitcore.testing import check_model_builder
+from vitcore.api import ModelContext
+from vitcore.testing import check_model_builder, train_spec
 
 MODEL = {"type": "timm_vit", "name": "vit_tiny_patch16_224", "img_size": 32, "patch_size": 8, "depth": 1,
          "embed_dim": 32, "num_heads": 2}
@@ -30,7 +28,7 @@ def test_a_run_with_timm_augmentations_trains_and_its_checkpoint_seeds_a_fine_tu
         "visualizers": [],
         "exporters": [{"type": "safetensors"}],
     }
-    result = train(load_dict(spec))
+    result = train_spec(spec)
     summary = result.summary
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2 and summary["steps"] == 4
     best = result.run_dir / "checkpoints" / "best.pt"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vitcore.plugins import get_host
+from vitcore.api import vit_view
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ def test_view_reads_prefix_tokens_grid_and_pooling_from_the_model(name, kwargs, 
 
     model = timm.create_model(name, num_classes=3, **kwargs).train()
     assert all(b.attn.fused_attn for b in model.blocks), "training uses the fused kernel"
-    view = get_host().vit_view(model)
+    view = vit_view(model)
     assert view is not None
     assert (view.num_prefix_tokens, view.grid, view.pooling, view.num_blocks) == (prefix, grid, pooling, 2)
     tokens = prefix + grid[0] * grid[1]

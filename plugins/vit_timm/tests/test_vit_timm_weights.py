@@ -1,4 +1,4 @@
-"""Pretrained weights: local files and folders, the offline Hugging Face cache, and what misfits say."""
+"""Pretrained weights: local files and folders, the Hugging Face cache offline, and what misfits say."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import torch
 from vitcore_vit_timm.models import TimmViT
 from vitcore_vit_timm.options import TimmViTOptions
 
-from vitcore.components import ModelContext
-from vitcore.errors import VitcoreError
+from vitcore.api import ModelContext, VitcoreError
 
 ADAPTED = ("head.weight", "head.bias", "pos_embed")
 
@@ -73,7 +72,7 @@ def test_a_checkpoint_of_another_architecture_is_refused_not_half_loaded(tmp_pat
 
 
 def test_weight_file_errors_say_what_to_do(tmp_path, tiny):
-    with pytest.raises(VitcoreError, match=r"model\.weights: .*missing\.pth not found\. vitcore never downloads"):
+    with pytest.raises(VitcoreError, match=r"model\.weights: .*missing\.pth not found: copy a checkpoint"):
         _build({**tiny, "weights": str(tmp_path / "missing.pth")})
     (tmp_path / "empty").mkdir()
     with pytest.raises(VitcoreError, match=r"model\.weights: folder .*empty holds neither model\.safetensors nor "
@@ -97,7 +96,7 @@ def test_rebuilding_for_a_checkpoint_reads_no_weight_file(tmp_path, tiny):
 
 
 # --------------------------------------------------------------------------------------------
-# The Hugging Face cache, offline
+# The Hugging Face cache, offline (downloads: test_vit_timm_download.py)
 # --------------------------------------------------------------------------------------------
 
 
@@ -117,13 +116,15 @@ def test_pretrained_reads_timms_default_hub_id_and_hf_home_is_the_fallback_cache
     _assert_adapted(_build({**tiny, "pretrained": True}), source, num_classes=3, grid=4)
 
 
-def test_a_missing_cache_entry_says_where_it_looked_and_how_to_provide_weights(tmp_path, tiny, tiny_timm, hf_cache):
+def test_a_missing_cache_entry_offline_says_where_it_looked_and_how_to_provide_weights(tmp_path, tiny, tiny_timm,
+                                                                                     hf_cache):
+    """More cases (online, unreachable, a download) in test_vit_timm_download.py."""
     hf_cache("timm/other", tiny_timm())
     cache = tmp_path / "hf-cache"
     with pytest.raises(VitcoreError) as info:
         _build({**tiny, "hf_hub_id": "timm/not_cached"})
     message = str(info.value)
-    assert message.startswith("model.hf_hub_id: timm/not_cached is not in the Hugging Face cache")
+    assert message.startswith("model.hf_hub_id: timm/not_cached is not in the Hugging Face cache and HF_HUB_OFFLINE")
     assert str(cache / "models--timm--not_cached") in message
     assert f"HF_HUB_CACHE={str(cache)!r}" in message and "HF_HOME=" in message
     assert "hf download timm/not_cached" in message and "model.weights" in message

@@ -7,7 +7,7 @@ import every plugin, and must stay fast. The component modules import them insid
 from __future__ import annotations
 
 import vitcore
-from vitcore.hookspecs import Register
+from vitcore.api import Register
 
 __version__ = "0.1.0"
 

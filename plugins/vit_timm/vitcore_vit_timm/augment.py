@@ -11,10 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from vitcore.components import Augmentation, AugmentationContext
-from vitcore.components import (
-    Options as OptionsBase,  # each component's own class is Options
-)
+from vitcore.api import Augmentation, AugmentationContext, Options as OptionsBase
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch

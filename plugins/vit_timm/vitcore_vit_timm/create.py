@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from vitcore.errors import VitcoreError
+from vitcore.api import SpecError, VitcoreError
 from vitcore_vit_timm.weights import Checkpoint, checkpoint_classes
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -62,7 +62,7 @@ def _create(name: str, architecture: dict[str, Any], checkpoint: Checkpoint | No
     except Exception as exc:  # timm reports bad sizes and misfit checkpoints with assorted exceptions
         unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
         if isinstance(exc, TypeError) and unexpected and unexpected.group(1) in architecture:
-            raise VitcoreError(f"model.{unexpected.group(1)}: timm's {name} does not take this option; "
+            raise SpecError(f"model.{unexpected.group(1)}: timm's {name} does not take this option; "
                                "remove it") from exc
         where = f" with {architecture}" if architecture else ""
         if checkpoint is None:

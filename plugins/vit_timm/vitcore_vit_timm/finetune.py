@@ -10,7 +10,7 @@ from __future__ import annotations
 from fnmatch import fnmatch
 from typing import TYPE_CHECKING, Any
 
-from vitcore.errors import VitcoreError
+from vitcore.api import SpecError
 from vitcore_vit_timm.create import classifier_names
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -28,7 +28,7 @@ def freeze(model: "torch.nn.Module", finetune: str, blocks: int) -> None:
         layers = layer_ids(model)
         head_layer = max(layers[n] for n, _ in model.named_parameters() if _under(n, head))
         if blocks >= head_layer:
-            raise VitcoreError(f"model.freeze_blocks: {blocks}, but {model.pretrained_cfg.get('architecture', 'the model')} has "
+            raise SpecError(f"model.freeze_blocks: {blocks}, but {model.pretrained_cfg.get('architecture', 'the model')} has "
                                f"{head_layer - 1} blocks; freeze fewer, or use finetune: linear_probe")
         frozen = {n for n, _ in model.named_parameters() if layers[n] <= blocks and not _under(n, head)}
     for name, param in model.named_parameters():

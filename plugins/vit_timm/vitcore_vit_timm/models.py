@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vitcore.components import ModelBuilder, ModelContext, Preprocessing
+from vitcore.api import ModelBuilder, ModelContext, Preprocessing
 from vitcore_vit_timm.create import create_model
 from vitcore_vit_timm.finetune import freeze, layer_decay_groups, no_decay_names
 from vitcore_vit_timm.options import TimmViTOptions
@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 
 class TimmViT(ModelBuilder):
-    """timm Vision Transformers (ViT, DeiT, EVA, BEiT...): from scratch, local weights or the offline HF cache."""
+    """timm Vision Transformers (ViT, DeiT, EVA, BEiT...): from scratch, local weights or the HF hub."""
 
     name = "timm_vit"
     Options = TimmViTOptions

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from vitcore.components import Options
+from vitcore.api import Options, SpecPath
 from vitcore_vit_timm.names import check_name
 
 Unit = Annotated[float, Field(ge=0, le=1)]
@@ -22,14 +22,14 @@ class TimmViTOptions(Options):
         description="A timm ViT-family model, optionally with a pretrained tag: vit_tiny_patch16_224, "
                     "deit_small_patch16_224, eva02_tiny_patch14_224.mim_in22k, beit_base_patch16_224...")
     pretrained: bool = Field(
-        False, description="Load timm's default weights for name from the Hugging Face cache (never downloads); "
-                           "weights or hf_hub_id, when set, say where instead.")
-    weights: str | None = Field(
+        False, description="Load timm's default weights for name: from the Hugging Face cache, else downloaded "
+                           "into it (HF_HUB_OFFLINE forbids that); weights or hf_hub_id, when set, say where instead.")
+    weights: SpecPath | None = Field(
         None, description="Local weights: a .safetensors/.pth/.pt/.bin/.npz file, or a folder holding "
                           "model.safetensors or pytorch_model.bin (timm/HF layout); relative to the spec.")
     hf_hub_id: str | None = Field(
-        None, description="A Hugging Face repo id (e.g. timm/vit_tiny_patch16_224.augreg_in21k) read from the "
-                          "local HF cache only (HF_HUB_CACHE, else HF_HOME/hub).")
+        None, description="A Hugging Face repo id (e.g. timm/vit_tiny_patch16_224.augreg_in21k): read from the "
+                          "HF cache (HF_HUB_CACHE, else HF_HOME/hub), else downloaded into it from HF_ENDPOINT.")
     img_size: int | None = Field(None, ge=1, description="Input side in pixels; null: the model's (usually 224).")
     patch_size: int | None = Field(None, ge=1, description="Patch side in pixels; null: the model's.")
     depth: int | None = Field(None, ge=1, description="Number of transformer blocks; null: the model's.")
@@ -67,7 +67,7 @@ class TimmViTOptions(Options):
     @classmethod
     def _one_source(cls, hf_hub_id: str | None, info: ValidationInfo) -> str | None:
         if hf_hub_id is not None and info.data.get("weights") is not None:
-            raise ValueError("set either weights (a local file) or hf_hub_id (the HF cache), not both")
+            raise ValueError("set either weights (a local file) or hf_hub_id (the Hugging Face hub), not both")
         return hf_hub_id
 
     @field_validator("patch_size")

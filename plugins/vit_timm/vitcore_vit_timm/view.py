@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from vitcore.components import ViTView, evaluating
+from vitcore.api import ViTView, evaluating
 
 
 @contextmanager

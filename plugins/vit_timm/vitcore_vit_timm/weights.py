@@ -1,17 +1,18 @@
-"""Where ``timm_vit`` finds pretrained weights: a local file or folder, or the Hugging Face cache.
+"""Where ``timm_vit`` finds pretrained weights: a local file or folder, or the Hugging Face hub.
 
-Nothing is ever downloaded (runs must work on machines without internet and read the same bytes
-each time): hub weights come from the local HF cache only, whatever HF_HUB_OFFLINE says.
+Hub weights (``hf_hub_id``, or timm's default for ``pretrained: true``) come from the local HF cache
+when it holds them, else are downloaded into it through huggingface_hub (``vitcore.api.HubRepo``:
+HF_HUB_OFFLINE, HF_ENDPOINT, HF_HUB_CACHE / HF_HOME respected, the hub's hash checked); offline or
+unreachable, the error says how to copy them by hand.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from vitcore.errors import VitcoreError
+from vitcore.api import HubRepo, VitcoreError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from vitcore_vit_timm.options import TimmViTOptions
@@ -22,7 +23,8 @@ FOLDER_FILES = ("model.safetensors", "pytorch_model.bin")
 #: Keys timm's checkpoint reader unwraps, in its order (EMA weights first).
 _WRAPPERS = ("state_dict_ema", "model_ema", "state_dict", "model")
 
-_NO_DOWNLOAD = "vitcore never downloads weights"
+#: How to do without the hub, for the offline/unreachable message.
+_BY_HAND = "set model.weights to a local weight file or folder"
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def find_checkpoint(options: "TimmViTOptions", spec_dir: Path) -> Checkpoint | N
         path = Path(options.weights).expanduser()
         return Checkpoint(local_file(path if path.is_absolute() else spec_dir / path), "model.weights")
     if options.hf_hub_id is not None:
-        return Checkpoint(cached_file(options.hf_hub_id, "model.hf_hub_id"), "model.hf_hub_id")
+        return Checkpoint(hub_file(options.hf_hub_id, "model.hf_hub_id"), "model.hf_hub_id")
     if options.pretrained:
         from timm.models import get_pretrained_cfg
 
@@ -47,7 +49,7 @@ def find_checkpoint(options: "TimmViTOptions", spec_dir: Path) -> Checkpoint | N
         if cfg is None or not cfg.hf_hub_id:
             raise VitcoreError(f"model.pretrained: timm knows no Hugging Face weights for {options.name}; "
                                "set model.weights to a local file instead")
-        path = cached_file(cfg.hf_hub_id, "model.pretrained", cfg.hf_hub_filename)
+        path = hub_file(cfg.hf_hub_id, "model.pretrained", cfg.hf_hub_filename)
         return Checkpoint(path, "model.pretrained")
     return None
 
@@ -61,44 +63,19 @@ def local_file(path: Path) -> Path:
         raise VitcoreError(f"model.weights: folder {path} holds neither {' nor '.join(FOLDER_FILES)}; "
                            "point model.weights at the weight file itself")
     if not path.is_file():
-        raise VitcoreError(f"model.weights: {path} not found. {_NO_DOWNLOAD}: copy a checkpoint "
+        raise VitcoreError(f"model.weights: {path} not found: copy a checkpoint "
                            f"({', '.join(WEIGHT_SUFFIXES)} or a timm/HF folder) onto this machine and set "
-                           "model.weights to its path")
+                           "model.weights to its path (or use model.hf_hub_id / model.pretrained to download one)")
     if path.suffix not in WEIGHT_SUFFIXES:
         raise VitcoreError(f"model.weights: {path} is not a weight file timm reads "
                            f"(expected {', '.join(WEIGHT_SUFFIXES)} or a folder)")
     return path
 
 
-def hub_cache_dir() -> Path:
-    """The HF hub cache as huggingface_hub resolves it, read now: its constants are fixed at import."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
-    return Path(home).expanduser() / "hub"
-
-
-def cached_file(repo_id: str, origin: str, filename: str | None = None) -> Path:
-    """The weight file of ``repo_id``'s cached main revision; never touches the network."""
-    from huggingface_hub import try_to_load_from_cache
-
-    cache = hub_cache_dir()
+def hub_file(repo_id: str, origin: str, filename: str | None = None) -> Path:
+    """The weight file of ``repo_id``'s main revision: cached, else downloaded (safetensors first, as timm)."""
     names = (filename,) if filename else FOLDER_FILES
-    for name in names:
-        try:
-            found = try_to_load_from_cache(repo_id, name, cache_dir=cache)
-        except ValueError as exc:  # a malformed repo id
-            raise VitcoreError(f"{origin}: {repo_id!r} is not a Hugging Face repo id ({exc})") from None
-        if isinstance(found, str):
-            return Path(found)
-    folder = cache / f"models--{repo_id.replace('/', '--')}"
-    raise VitcoreError(
-        f"{origin}: {repo_id} is not in the Hugging Face cache: looked for {' or '.join(names)} in the main "
-        f"revision of {folder} (the cache is HF_HUB_CACHE, else HF_HOME/hub; now "
-        f"HF_HUB_CACHE={os.environ.get('HF_HUB_CACHE', '')!r}, HF_HOME={os.environ.get('HF_HOME', '')!r}). "
-        f"{_NO_DOWNLOAD}: run `hf download {repo_id}` on a machine with internet and copy its cache here "
-        "(or point HF_HUB_CACHE at it), or set model.weights to a local file or folder"
-    )
+    return HubRepo(repo_id, origin=origin, by_hand=_BY_HAND).first(names)
 
 
 def checkpoint_classes(checkpoint: Checkpoint, classifier: Sequence[str]) -> int | None:

@@ -21,8 +21,7 @@ from vitcore_viz_attention.boxes import (
     validation_boxes,
 )
 
-from vitcore.inference import load_run_model
-from vitcore.runs import read_json, resolve_run_dir
+from vitcore.api import load_run_model, read_json, resolve_run_dir
 
 SETTINGS = (("mean", 0.0), ("max", 0.0), ("min", 0.0), ("mean", 0.9), ("max", 0.9))
 

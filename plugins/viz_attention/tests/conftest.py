@@ -1,5 +1,6 @@
-"""Fixtures: a clean plugin host per test, tiny ViTs (torchvision's and a toy one with two prefix
-tokens on a non-square grid), and one small model trained on ``shapes``, shared by the session.
+"""Fixtures: tiny ViTs (torchvision's and a toy one with two prefix tokens on a non-square grid)
+and one small model trained on ``shapes``, shared by the session. vitcore's pytest plugin gives
+each test a clean plugin host and cache.
 
 Helpers are fixtures (not importable functions) so they never clash with other suites' conftests
 when every suite runs in one pytest process.
@@ -15,8 +16,7 @@ import pytest
 import torch
 
 import vitcore
-from vitcore import plugins
-from vitcore.components import ViTView
+from vitcore.api import ViTView
 
 #: The ``shapes`` run the acceptance and command tests share: one block on 8x8 patches of 4 px,
 #: two classes, 20 epochs (a few seconds on a CPU). Rollout then favours the shapes' boxes.
@@ -35,16 +35,6 @@ SHAPES_SPEC: dict[str, Any] = {
                     {"type": "fc_layers", "every_n_epochs": 10}],
     "exporters": [],
 }
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """Own vitcore cache, no plugin selection, a fresh plugin host."""
-    monkeypatch.setenv("VITCORE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("VITCORE_LOAD_PLUGINS", raising=False)
-    plugins.reset()
-    yield
-    plugins.reset()
 
 
 @pytest.fixture
@@ -147,11 +137,10 @@ def toy_vit() -> Callable[..., ToyViT]:
 @pytest.fixture(scope="session")
 def shapes_run(tmp_path_factory) -> Path:
     """The run directory of ``SHAPES_SPEC`` trained once for the session."""
-    from vitcore.engine.trainer import train
-    from vitcore.spec import load_dict
+    from vitcore.testing import train_spec
 
     root = tmp_path_factory.mktemp("shapes-run")
     spec = {**SHAPES_SPEC, "output_dir": str(root / "runs"),
             "data": {**SHAPES_SPEC["data"], "root": str(root / "shapes")}}
     torch.manual_seed(0)
-    return train(load_dict(spec)).run_dir
+    return train_spec(spec).run_dir

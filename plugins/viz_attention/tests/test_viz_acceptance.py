@@ -13,9 +13,7 @@ from vitcore_viz_attention.boxes import (
     validation_boxes,
 )
 
-from vitcore.inference import load_run_model
-from vitcore.metrics_file import read_records
-from vitcore.runs import read_json
+from vitcore.api import load_run_model, read_json, read_records
 
 
 def test_rollout_favours_the_shape_after_training_and_not_before(shapes_run):

@@ -9,15 +9,12 @@ import pytest
 from click.testing import CliRunner
 from vitcore_viz_attention.commands import add_commands
 
-from vitcore.cli import VitcoreGroup
-from vitcore.testing import run_cli
+from vitcore.testing import command_group, run_cli
 
 
 @pytest.fixture
-def cli() -> VitcoreGroup:
-    group = VitcoreGroup()
-    add_commands(group)
-    return group
+def cli():
+    return command_group(add_commands)
 
 
 def test_visualize_draws_the_run_s_validation_images_into_viz(cli, shapes_run):

@@ -21,7 +21,7 @@ from vitcore_viz_attention.weights import (
     principal_filters,
 )
 
-from vitcore.components import Preprocessing
+from vitcore.api import Preprocessing
 
 
 def test_entropy_is_log_t_for_uniform_and_zero_for_one_hot_heads():

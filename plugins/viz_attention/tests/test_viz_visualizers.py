@@ -16,8 +16,7 @@ from vitcore_viz_attention.base import VizContext
 from vitcore_viz_attention.visualizers import VISUALIZERS
 from vitcore_viz_attention.weights_viz import PatchEmbedding, PositionEmbedding
 
-from vitcore.components import Preprocessing, VisualizerContext
-from vitcore.errors import VitcoreError
+from vitcore.api import Preprocessing, VisualizerContext, VitcoreError
 from vitcore.testing import check_visualizer, colour_images
 
 #: File names each visualizer writes for a 2-sample context.
@@ -115,10 +114,10 @@ def test_without_samples_the_image_visualizers_skip_and_the_weight_ones_still_dr
 
 
 def test_a_model_without_position_embeddings_skips_that_picture(toy_vit, tmp_path):
-    from vitcore.plugins import get_host
+    from vitcore.api import vit_view
 
     model = toy_vit()
-    view = get_host().vit_view(model)
+    view = vit_view(model)
     ctx = _context(tmp_path, model, 24, 40)
     drawer = PositionEmbedding()
     with pytest.warns(UserWarning, match="no position embeddings"):

@@ -10,11 +10,11 @@ Importing this package, and calling its hooks, loads neither torch nor matplotli
 from __future__ import annotations
 
 import vitcore
-from vitcore.hookspecs import Register
+from vitcore.api import Register
 
 __version__ = "0.1.0"
 
-VITCORE_PLUGIN_API = ">=1.1,<2"  # ctx.log_histogram
+VITCORE_PLUGIN_API = ">=1.3,<2"  # vitcore.api, Visualizer.draws_at
 
 
 @vitcore.hookimpl

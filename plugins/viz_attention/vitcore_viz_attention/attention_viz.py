@@ -10,8 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from vitcore.components import VisualizerContext, ViTView
-from vitcore.errors import VitcoreError
+from vitcore.api import PreflightContext, VisualizerContext, VitcoreError, ViTView
 from vitcore_viz_attention.base import SampleOptions, ViTVisualizer, capture, predict
 
 
@@ -42,11 +41,29 @@ class AttentionMaps(ViTVisualizer):
     name = "attention_maps"
     Options = AttentionMapsOptions
 
+    def preflight(self, ctx: PreflightContext) -> list[str]:
+        """The blocks and the patch named must exist in the model: checked before the run trains."""
+        if ctx.model is None:
+            return []
+        from vitcore.api import vit_view
+
+        view = vit_view(ctx.model)
+        if view is None:
+            return []
+        problems = []
+        layers, patch = self.options.layers, self.options.query_patch
+        if layers is not None and (not layers or any(not 0 <= layer < view.num_blocks for layer in layers)):
+            problems.append(f"layers: {layers} must name blocks 0..{view.num_blocks - 1}")
+        rows, cols = view.grid
+        if patch is not None and not (0 <= patch[0] < rows and 0 <= patch[1] < cols):
+            problems.append(f"query_patch: {list(patch)} lies outside the model's {rows}x{cols} patch grid")
+        return problems
+
     def draw(self, ctx: VisualizerContext, view: ViTView, folder: Path) -> list[Path]:
         inputs = self.inputs(ctx, view)
         if inputs is None:
             return []
-        from vitcore.builtin.plots import save_figure
+        from vitcore.api import save_figure
         from vitcore_viz_attention import drawing
         from vitcore_viz_attention.metrics import query_attention
 
@@ -63,18 +80,23 @@ class AttentionMaps(ViTVisualizer):
         for index, image in enumerate(inputs.images):
             figure, axes = plt.subplots(len(layers), columns, figsize=(1.8 * columns, 1.9 * len(layers) + 0.6),
                                         squeeze=False)
-            for row, layer in enumerate(layers):
+            rows = []
+            for layer in layers:
                 heads = query_attention(maps[layer][index:index + 1], query, view.num_prefix_tokens)[0]
+                rows.append([(f"head {h}", heads[h]) for h in range(view.num_heads)]
+                            + [("mean of heads", heads.mean(dim=0))])
+            scale = drawing.shared_scale([weights for panels in rows for _, weights in panels])
+            for row, (layer, panels) in enumerate(zip(layers, rows)):
                 axes[row, 0].imshow(drawing.to_hwc(image))
                 axes[row, 0].set_title(f"block {layer}", fontsize=8)
                 axes[row, 0].set_axis_off()
-                panels = [(f"head {h}", heads[h]) for h in range(view.num_heads)]
-                panels.append(("mean of heads", heads.mean(dim=0)))
                 for column, (label, weights) in enumerate(panels, start=1):
-                    drawing.overlay(axes[row, column], image, weights.view(view.grid),
-                                    f"{label}\n{float(weights.sum()):.0%} on patches")
+                    heatmap = drawing.overlay(axes[row, column], image, weights.view(view.grid),
+                                              f"{label}\n{float(weights.sum()):.0%} on patches", norm=scale)
                     if patch is not None:
                         drawing.mark_patch(axes[row, column], *patch, view.patch_size)
+            drawing.colour_bar(figure, heatmap, axes, "attention weight of a patch",
+                               uniform=1 / (view.grid[0] * view.grid[1]))
             caption = drawing.sample_title(inputs.labels[index], predicted[index], ctx.classes).replace("\n", ", ")
             figure.suptitle(f"Attention of {who} to the patches ({caption})", fontsize=10)
             paths.append(save_figure(figure, folder / f"attention_maps_{index}.png"))
@@ -97,7 +119,7 @@ class AttentionRollout(ViTVisualizer):
         inputs = self.inputs(ctx, view)
         if inputs is None:
             return []
-        from vitcore.builtin.plots import save_figure
+        from vitcore.api import save_figure
         from vitcore_viz_attention import drawing
         from vitcore_viz_attention.rollout import attention_rollout
 
@@ -107,13 +129,16 @@ class AttentionRollout(ViTVisualizer):
         predicted = predict(view, inputs.batch)
         count = len(inputs.images)
         plt = drawing.pyplot()
-        figure, axes = plt.subplots(2, count, figsize=(2.3 * count, 5.0), squeeze=False)
+        figure, axes = plt.subplots(2, count, figsize=(2.3 * count + 0.8, 5.0), squeeze=False)
+        scale = drawing.shared_scale(list(relevance))
         for index, image in enumerate(inputs.images):
             axes[0, index].imshow(drawing.to_hwc(image))
             axes[0, index].set_title(drawing.sample_title(inputs.labels[index], predicted[index], ctx.classes),
                                      fontsize=8)
             axes[0, index].set_axis_off()
-            drawing.overlay(axes[1, index], image, relevance[index].view(view.grid), "rollout")
+            heatmap = drawing.overlay(axes[1, index], image, relevance[index].view(view.grid), "rollout", norm=scale)
+        drawing.colour_bar(figure, heatmap, axes[1], "share of the relevance",
+                           uniform=1 / (view.grid[0] * view.grid[1]))
         source = ("class token" if view.pooling == "token" and view.num_prefix_tokens
                   else "mean of the patch tokens")
         figure.suptitle(f"Attention rollout to the {source} ({o.head_fusion} over heads, "
@@ -160,7 +185,7 @@ class AttentionStats(ViTVisualizer):
 def _entropy_figure(entropy, tokens: int, path: Path) -> Path:
     import math
 
-    from vitcore.builtin.plots import save_figure
+    from vitcore.api import save_figure
     from vitcore_viz_attention.drawing import pyplot
 
     layers, heads = entropy.shape
@@ -180,27 +205,45 @@ def _entropy_figure(entropy, tokens: int, path: Path) -> Path:
 
 
 def _distance_figure(distance, uniform: float, view: ViTView, path: Path) -> Path:
-    from vitcore.builtin.plots import save_figure
+    from vitcore.api import save_figure
+
+    return save_figure(distance_figure(distance, uniform, view), path)
+
+
+def distance_figure(distance, uniform: float, view: ViTView):
+    """Mean attention distance, one point per head and block. The heads of a block sit side by side
+    around its x position (they often measure alike), and the legend stands outside the axes, so no
+    point hides under it."""
+    import numpy as np
+
     from vitcore_viz_attention.drawing import pyplot
 
     layers, heads = distance.shape
     plt = pyplot()
-    figure, ax = plt.subplots(figsize=(5.5, 4))
+    labelled = heads <= 16
+    figure, ax = plt.subplots(figsize=(5.5 + (1.3 if labelled else 0), 4), layout="constrained")
+    offsets = np.linspace(-0.3, 0.3, heads) if heads > 1 else np.zeros(1)
+    colours = plt.get_cmap("tab10" if heads <= 10 else "viridis")(np.linspace(0, 1, heads) if heads > 10
+                                                                 else np.arange(heads))
     for head in range(heads):
-        ax.scatter(range(layers), distance[:, head].numpy(), s=14, label=f"head {head}" if heads <= 16 else None)
-    ax.axhline(uniform, color="grey", linestyle="--", linewidth=1, label="uniform attention")
+        ax.scatter(np.arange(layers) + offsets[head], distance[:, head].numpy(), s=16, color=colours[head],
+                   edgecolor="white", linewidth=0.4, zorder=3, label=f"head {head}" if labelled else None)
+    ax.axhline(uniform, color="grey", linestyle="--", linewidth=1, label="uniform attention", zorder=2)
+    top = max(float(distance.max()), uniform) * 1.12  # room above the highest point and the uniform line
     ax.set(xlabel="block (network depth)", ylabel="mean attention distance (pixels)",
            title=f"Attention distance ({view.image_size[0]}x{view.image_size[1]} input, "
-                 f"{view.patch_size[0]}x{view.patch_size[1]} patches)", ylim=(0, None), xticks=range(layers))
+                 f"{view.patch_size[0]}x{view.patch_size[1]} patches)", ylim=(0, top), xticks=range(layers),
+           xlim=(-0.6, layers - 0.4))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2)
-    return save_figure(figure, path)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+              title=None if labelled else f"{heads} heads, colour: head")
+    return figure
 
 
 def _histogram_figure(maps, bins: int, path: Path) -> Path:
     import numpy as np
 
-    from vitcore.builtin.plots import save_figure
+    from vitcore.api import save_figure
     from vitcore_viz_attention.drawing import pyplot
 
     plt = pyplot()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
-from vitcore.components import Options, Visualizer, VisualizerContext, ViTView
+from vitcore.api import Options, Visualizer, VisualizerContext, ViTView
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -53,9 +53,9 @@ class Inputs:
 class ViTVisualizer(Visualizer):
     """A visualizer that looks inside the model through its ``ViTView``.
 
-    The engine calls visualizers with ``every_epoch`` after each epoch; this one draws then only
-    every ``every_n_epochs`` epochs, and always at the end. Pictures keep their file names from
-    epoch to epoch, so TensorBoard shows one image tag with a slider over the steps.
+    ``draws_at`` (plugin API 1.3) tells the engine when to draw: every ``every_n_epochs`` epochs
+    and always at the end. Pictures keep their file names from epoch to epoch, so TensorBoard
+    shows one image tag with a slider over the steps.
     """
 
     needs_model: ClassVar[bool] = True
@@ -63,20 +63,21 @@ class ViTVisualizer(Visualizer):
     Options = ScheduleOptions
 
     def render(self, ctx: VisualizerContext) -> list[Path]:
-        if not self.due(ctx) or ctx.model is None:
+        # The engine only calls when draws_at said so; a direct call (tests, scripts) is held to it too.
+        if ctx.model is None or not self.draws_at(ctx.epoch or 0, ctx.final):
             return []
-        from vitcore.plugins import get_host
+        from vitcore.api import vit_view
 
-        view = get_host().vit_view(ctx.model)
+        view = vit_view(ctx.model)
         if view is None:
             warnings.warn(f"{self.name}: no installed plugin describes a {type(ctx.model).__name__} as a "
                           "ViT (vit_view hook), so there is nothing to look inside; skipped", stacklevel=2)
             return []
         return self.draw(ctx, view, viz_dir(ctx))
 
-    def due(self, ctx: VisualizerContext) -> bool:
+    def draws_at(self, epoch: int, final: bool) -> bool:
         every = self.options.every_n_epochs
-        return ctx.final or (every > 0 and ctx.epoch is not None and ctx.epoch % every == 0)
+        return final or (every > 0 and epoch > 0 and epoch % every == 0)
 
     def draw(self, ctx: VisualizerContext, view: ViTView, folder: Path) -> list[Path]:  # pragma: no cover
         raise NotImplementedError
@@ -90,12 +91,12 @@ class ViTVisualizer(Visualizer):
             return None
         import torch
 
-        from vitcore.engine.data import DeviceNormalize
+        from vitcore.api import normalize
 
         chosen = list(ctx.samples)[: self.options.num_samples]
         images = torch.stack([image for image, _ in chosen]).cpu()
         parameter = next(view.model.parameters())
-        batch = DeviceNormalize(ctx.preprocessing, parameter.device)(images).to(parameter.dtype)
+        batch = normalize(images, ctx.preprocessing, parameter.device).to(parameter.dtype)
         return Inputs(images, batch, [int(label) for _, label in chosen])
 
 

@@ -13,8 +13,7 @@ from typing import Any, Sequence
 
 import torch
 
-from vitcore.components import Preprocessing
-from vitcore.errors import VitcoreError
+from vitcore.api import Preprocessing, VitcoreError
 from vitcore_viz_attention.metrics import mass_in_box_ratio
 from vitcore_viz_attention.rollout import HeadFusion, attention_rollout
 
@@ -31,14 +30,9 @@ def validation_boxes(data: dict[str, Any], pre: Preprocessing, limit: int | None
                      seed: int = 0) -> list[tuple[torch.Tensor, list[float]]]:
     """Validation images of the spec entry ``data`` (a ``shapes`` data set), prepared as in
     evaluation, each with its bounding box in the model's pixels."""
-    from vitcore.builtin.images import load_rgb
-    from vitcore.builtin.transforms import eval_transform
-    from vitcore.components import DataContext
-    from vitcore.engine.trainer import cache_dir
-    from vitcore.spec import resolve_component
+    from vitcore.api import eval_transform, load_rgb, load_splits
 
-    splits = resolve_component(data, "datasets", "data").instantiate().load(
-        DataContext(cache_dir=cache_dir(), seed=seed))
+    splits = load_splits({"data": data}, seed=seed)
     if "boxes_file" not in splits.info:
         raise VitcoreError(f"data set {data.get('type')!r} records no bounding boxes (boxes_file)")
     document = json.loads(Path(splits.info["boxes_file"]).read_text())
@@ -53,8 +47,7 @@ def validation_boxes(data: dict[str, Any], pre: Preprocessing, limit: int | None
 
 def fresh_model(model: dict[str, Any], classes: list[str], seed: int = 0) -> torch.nn.Module:
     """The spec entry ``model``'s architecture with new random weights, as training starts from."""
-    from vitcore.components import ModelContext
-    from vitcore.spec import resolve_component
+    from vitcore.api import ModelContext, resolve_component
 
     builder = resolve_component({k: v for k, v in model.items() if k != "init_from"}, "models", "model").instantiate()
     torch.manual_seed(seed)
@@ -65,17 +58,16 @@ def rollout_box_ratios(model: torch.nn.Module, pre: Preprocessing,
                        items: Sequence[tuple[torch.Tensor, Sequence[float]]], fusion: HeadFusion = "mean",
                        discard_ratio: float = 0.0, batch_size: int = 64) -> list[float]:
     """Per image: rollout mass inside its box / the box's share of the image."""
-    from vitcore.engine.data import DeviceNormalize
-    from vitcore.plugins import get_host
+    from vitcore.api import normalize, vit_view
 
-    view = get_host().vit_view(model)
+    view = vit_view(model)
     if view is None:
         raise VitcoreError(f"no installed plugin describes a {type(model).__name__} as a ViT (vit_view hook)")
-    normalize = DeviceNormalize(pre, next(model.parameters()).device)
+    device = next(model.parameters()).device
     ratios = []
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
-        maps = view.capture_attention(normalize(torch.stack([image for image, _ in chunk])))
+        maps = view.capture_attention(normalize(torch.stack([image for image, _ in chunk]), pre, device))
         relevance = attention_rollout([m.float().cpu() for m in maps], view.num_prefix_tokens, view.pooling,
                                       fusion, discard_ratio)
         ratios += [mass_in_box_ratio(r.view(view.grid), view.patch_size, box)

@@ -33,7 +33,7 @@ def add_commands(cli: Any) -> None:
 
         Uses IMAGES when given, else the run's validation images; writes PNGs into RUN_DIR/viz.
         """
-        from vitcore.runs import resolve_run_dir
+        from vitcore.api import resolve_run_dir
         from vitcore_viz_attention.offline import visualize_run
 
         for path in visualize_run(resolve_run_dir(run_dir), images, out, names, count, overrides):
@@ -48,7 +48,7 @@ def add_commands(cli: Any) -> None:
     def report(run_dir: Path, out: Path | None, viz: Path | None) -> None:
         """Write one self-contained HTML page about RUN_DIR: summary, curves, confusion matrix,
         architecture and the pictures of `vitcore visualize`, embedded."""
-        from vitcore.runs import resolve_run_dir
+        from vitcore.api import resolve_run_dir
         from vitcore_viz_attention.report import write_report
 
         click.echo(write_report(resolve_run_dir(run_dir), out, viz))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from vitcore.errors import VitcoreError
+from vitcore.api import VitcoreError
 from vitcore_viz_attention.visualizers import NAMES
 
 
@@ -13,8 +13,7 @@ def visualizer_entries(spec: dict[str, Any], names: Sequence[str], overrides: Se
                        num_samples: int) -> list[Any]:
     """Resolved visualizers to run: each takes the run spec's options when the spec lists it,
     shows ``num_samples`` images, then takes the ``NAME.FIELD=VALUE`` overrides meant for it."""
-    from vitcore.plugins import registry
-    from vitcore.spec import apply_overrides, resolve_component
+    from vitcore.api import apply_overrides, registry, resolve_component
 
     unknown = sorted({o.split(".", 1)[0] for o in overrides} - set(NAMES))
     if unknown or any("." not in o.split("=", 1)[0] for o in overrides):
@@ -34,8 +33,7 @@ def visualizer_entries(spec: dict[str, Any], names: Sequence[str], overrides: Se
 
 def image_samples(paths: Sequence[Path], preprocessing: Any) -> list[tuple[Any, int]]:
     """Image files prepared as evaluation prepares them; label -1: not known."""
-    from vitcore.builtin.images import load_rgb
-    from vitcore.builtin.transforms import eval_transform
+    from vitcore.api import eval_transform, load_rgb
 
     transform = eval_transform(preprocessing)
     return [(transform(load_rgb(path)), -1) for path in paths]
@@ -48,20 +46,25 @@ def visualize_run(run_dir: Path, images: Sequence[Path] = (), out: Path | None =
     The images are ``images`` when given, else ``count`` of the run's validation images; the
     visualizers show them all unless a ``NAME.num_samples=`` override says otherwise.
     """
-    from vitcore.exporting import validation_samples
-    from vitcore.inference import load_run_model
-    from vitcore.metrics_file import read_records
-    from vitcore.runs import read_json
+    from vitcore.api import read_json, read_records, timed_step
     from vitcore_viz_attention.base import VizContext
 
     spec = read_json(run_dir / "spec.json")
-    loaded = load_run_model(run_dir)
+    with timed_step(f"load the best model of {run_dir}"):  # the first step imports torch: seconds
+        from vitcore.api import load_run_model, validation_samples
+
+        loaded = load_run_model(run_dir)
     pre = loaded.preprocessing
-    samples = image_samples(images, pre) if images else validation_samples(spec, pre, count)
+    with timed_step(f"read {len(images)} images" if images else "read the run's validation images") as note:
+        samples = image_samples(images, pre) if images else validation_samples(spec, pre, count)
+        note.detail = f"{len(samples)} images"
     entries = visualizer_entries(spec, names, overrides, len(samples))
     ctx = VizContext(run_dir=run_dir, records=read_records(run_dir), classes=loaded.classes, model=loaded.model,
                      preprocessing=pre, samples=samples, final=True, viz_dir=out)
     paths: list[Path] = []
     for entry in entries:
-        paths.extend(entry.instantiate().render(ctx))
+        with timed_step(f"draw {entry.type}") as note:
+            drawn = entry.instantiate().render(ctx)
+            note.detail = f"{len(drawn)} picture{'s' if len(drawn) != 1 else ''}"
+        paths.extend(drawn)
     return paths

@@ -65,15 +65,17 @@ def architecture(run_dir: Path) -> dict[str, Any]:
     saved = run_dir / "model_summary.json"
     if saved.is_file():
         return json.loads(saved.read_text())
-    from vitcore.inference import load_run_model
-    from vitcore.model_summary import summarize
+    from vitcore.api import timed_step
 
-    loaded = load_run_model(run_dir)
-    return summarize(loaded.model, loaded.preprocessing.image_size)
+    with timed_step("summarise the architecture from the best model (the run has no model_summary.json)"):
+        from vitcore.api import load_run_model, summarize
+
+        loaded = load_run_model(run_dir)
+        return summarize(loaded.model, loaded.preprocessing.image_size)
 
 
 def _architecture_html(summary: dict[str, Any]) -> str:
-    from vitcore.model_summary import format_geometry
+    from vitcore.api import format_geometry
 
     head = "<tr><th>module</th><th>type</th><th>output shape</th><th>params</th><th>FLOPs</th></tr>"
     rows = "\n".join(
@@ -109,8 +111,7 @@ def _viz_sections(viz: Path) -> str:
 
 def build_report(run_dir: Path, viz: Path | None = None) -> str:
     """The report page's HTML for ``run_dir`` (pictures from ``viz``, default ``run_dir/viz``)."""
-    from vitcore.errors import VitcoreError
-    from vitcore.runs import read_json
+    from vitcore.api import VitcoreError, read_json
 
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
     title = f"{summary.get('name', run_dir.parent.name)} / {summary.get('version', run_dir.name)}"
@@ -135,10 +136,12 @@ def build_report(run_dir: Path, viz: Path | None = None) -> str:
 
 def write_report(run_dir: Path, out: Path | None = None, viz: Path | None = None) -> Path:
     """Write the report (default ``run_dir/report.html``) atomically: never half a page."""
-    from vitcore.metrics_file import write_text_atomic
+    from vitcore.api import timed_step, write_text_atomic
 
     path = out if out is not None else run_dir / "report.html"
-    text = build_report(run_dir, viz)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, text)
+    with timed_step(f"write the report of {run_dir}") as note:
+        text = build_report(run_dir, viz)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, text)
+        note.detail = f"{text.count('<img ')} pictures embedded, {len(text.encode()) / 1e6:.1f} MB"
     return path

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from vitcore.components import ViTView
+from vitcore.api import ViTView
 
 
 def position_similarity(embedding: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

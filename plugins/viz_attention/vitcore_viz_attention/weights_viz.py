@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from vitcore.components import VisualizerContext, ViTView
+from vitcore.api import VisualizerContext, ViTView
 from vitcore_viz_attention.base import ScheduleOptions, ViTVisualizer
 
 
@@ -33,7 +33,7 @@ class PositionEmbedding(ViTVisualizer):
         if embedding is None:
             warnings.warn(f"{self.name}: the model has no position embeddings; skipped", stacklevel=3)
             return []
-        from vitcore.builtin.plots import save_figure
+        from vitcore.api import save_figure
         from vitcore_viz_attention.drawing import mosaic, pyplot
         from vitcore_viz_attention.weights import position_similarity
 
@@ -62,7 +62,7 @@ class PatchEmbedding(ViTVisualizer):
     Options = PatchEmbeddingOptions
 
     def draw(self, ctx: VisualizerContext, view: ViTView, folder: Path) -> list[Path]:
-        from vitcore.builtin.plots import save_figure
+        from vitcore.api import save_figure
         from vitcore_viz_attention.drawing import mosaic, pyplot
         from vitcore_viz_attention.weights import principal_filters
 
@@ -129,7 +129,7 @@ def _depth_colours(plt, count: int):
 def _fc_histograms(layers, bins: int, path: Path) -> Path:
     import numpy as np
 
-    from vitcore.builtin.plots import save_figure
+    from vitcore.api import save_figure
     from vitcore_viz_attention.drawing import pyplot
 
     plt = pyplot()
@@ -152,7 +152,7 @@ def _fc_histograms(layers, bins: int, path: Path) -> Path:
 
 
 def _fc_heatmaps(layers, max_side: int, path: Path) -> Path:
-    from vitcore.builtin.plots import save_figure
+    from vitcore.api import save_figure
     from vitcore_viz_attention.drawing import pyplot
     from vitcore_viz_attention.weights import block_rms
 
@@ -182,9 +182,15 @@ def _fc_heatmaps(layers, max_side: int, path: Path) -> Path:
 
 
 def _fc_spectra(layers, path: Path) -> Path:
+    from vitcore.api import save_figure
+
+    return save_figure(fc_spectra_figure(layers), path)
+
+
+def fc_spectra_figure(layers):
+    """Singular values of every FC layer, and their Frobenius and spectral norms by block."""
     import torch
 
-    from vitcore.builtin.plots import save_figure
     from vitcore_viz_attention.drawing import pyplot
     from vitcore_viz_attention.weights import singular_values
 
@@ -208,16 +214,20 @@ def _fc_spectra(layers, path: Path) -> Path:
     spectrum_ax.grid(alpha=0.3)
     spectrum_ax.legend(fontsize=6, ncol=2)
     depth = list(range(len(blocks)))
-    for kind, marker in (("fc1", "o"), ("fc2", "s")):
+    # fc1 and fc2 often have almost the same norms: each kind keeps its colour and marker and sits a
+    # little left or right of its block, so neither hides the other.
+    for kind, marker, colour, shift in (("fc1", "o", "C0", -0.12), ("fc2", "s", "C1", 0.12)):
         frobenius, spectral = zip(*norms[kind])
-        norm_ax.plot(depth, frobenius, marker=marker, label=f"{kind} Frobenius")
-        norm_ax.plot(depth, spectral, marker=marker, linestyle="--", label=f"{kind} spectral")
+        x = [d + shift for d in depth]
+        norm_ax.plot(x, frobenius, marker=marker, color=colour, label=f"{kind} Frobenius")
+        norm_ax.plot(x, spectral, marker=marker, color=colour, linestyle="--", markerfacecolor="white",
+                     label=f"{kind} spectral")
     (head_frobenius, head_spectral), = norms["head"]
     norm_ax.scatter([len(blocks)] * 2, [head_frobenius, head_spectral], color="black", marker="*", s=60,
                     label="head (Frobenius, spectral)")
     norm_ax.set_xticks(depth + [len(blocks)], blocks + ["head"], rotation=45 if len(blocks) > 6 else 0,
                        fontsize=7)
-    norm_ax.set(ylabel="norm", title="Weight norms by layer")
+    norm_ax.set(ylabel="norm", title="Weight norms by layer (solid Frobenius, dashed spectral)")
     norm_ax.grid(alpha=0.3)
     norm_ax.legend(fontsize=6)
-    return save_figure(figure, path)
+    return figure

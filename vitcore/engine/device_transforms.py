@@ -9,8 +9,8 @@ alike. Nothing is read back to the host, so the training loop never waits on the
 The work itself is done by what torch and torchvision offer, not hand-written kernels:
 ``torchvision.ops.roi_align`` crops and resizes every image of a batch in one call, ``torch.where``
 flips a random subset, ``torch.nn.functional.interpolate`` (antialiased) resizes.
-Imported lazily (it imports torch): ``vitcore.builtin.transforms`` is imported by
-``vitcore plugins list``.
+Imported lazily (it imports torch): ``vitcore.builtin.transforms``, whose components return these,
+is imported by ``vitcore plugins list``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,72 @@
+"""The per-sample image pipelines of training and evaluation (PIL RGB image -> uint8 tensor).
+
+Evaluation resizes the short side to ``image_size / crop_pct`` and centre-crops; training runs
+the spec's augmentations' sample transforms in order and brings the image to size the same way
+if they did not. Normalisation is left to the device (``DeviceNormalize``). torchvision is
+imported inside the functions: builtin augmentations import ``interpolation`` from here, and
+``vitcore plugins list`` imports them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from vitcore.components import Augmentation, AugmentationContext, Preprocessing
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
+
+__all__ = ["FitSize", "eval_transform", "interpolation", "resize_center_crop", "train_transform"]
+
+
+def interpolation(pre: Preprocessing) -> Any:
+    """The torchvision ``InterpolationMode`` named by ``pre.interpolation``."""
+    from torchvision.transforms import InterpolationMode
+
+    return InterpolationMode(pre.interpolation)
+
+
+def resize_center_crop(pre: Preprocessing, crop_pct: float) -> Callable:
+    """Resize the short side to ``image_size / crop_pct`` (antialiased), centre-crop ``image_size``."""
+    from torchvision.transforms import v2
+
+    return v2.Compose([
+        v2.Resize(round(pre.image_size / crop_pct), interpolation=interpolation(pre), antialias=True),
+        v2.CenterCrop(pre.image_size),
+    ])
+
+
+class FitSize:
+    """Bring an image to ``size`` x ``size`` only if the augmentations did not already.
+
+    Resizes the short side and centre-crops, as evaluation does, so the aspect ratio seen in
+    training matches evaluation. A plain class so data-loader workers can pickle it.
+    """
+
+    def __init__(self, pre: Preprocessing) -> None:
+        self.size = pre.image_size
+        self.fit = resize_center_crop(pre, pre.crop_pct)
+
+    def __call__(self, image: "torch.Tensor") -> "torch.Tensor":
+        if tuple(image.shape[-2:]) == (self.size, self.size):
+            return image
+        return self.fit(image)
+
+
+def eval_transform(pre: Preprocessing) -> Callable:
+    """PIL RGB image -> uint8 ``(3, s, s)`` tensor: resize short side to s / crop_pct, centre-crop s."""
+    from torchvision.transforms import v2
+
+    return v2.Compose([v2.ToImage(), resize_center_crop(pre, pre.crop_pct), v2.ToPureTensor()])
+
+
+def train_transform(augmentations: Sequence[Augmentation], ctx: AugmentationContext) -> Callable:
+    """PIL RGB image -> uint8 ``(3, s, s)`` tensor: the augmentations' sample transforms in order.
+
+    List a geometric transform (random_resized_crop, resize) first: the others then work on
+    small images. Without one, the image is brought to size at the end as in evaluation.
+    """
+    from torchvision.transforms import v2
+
+    steps = [t for t in (a.sample_transform(ctx) for a in augmentations) if t is not None]
+    return v2.Compose([v2.ToImage(), *steps, FitSize(ctx.preprocessing), v2.ToPureTensor()])
