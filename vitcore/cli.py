@@ -389,31 +389,66 @@ def runs_verify(run_dir: Path) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of class sub-folders (the run's class names), or a root holding train/, val/ "
                    "and test/ ones.")
+@click.option("--data-spec", "data_spec", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON/YAML file with a `data` entry as a run spec has (any data set, a plugin's too).")
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default=None,
-              help="On a train/val/test root: the split to evaluate (default: test if there is one, else val).")
+              help="The split to evaluate: of the run's own data set (without --data/--data-spec), of a "
+                   "train/val/test root or of the --data-spec data set (default: test if there is one, else val).")
+@click.option("--name", default=None, help="Name of the evaluation kept in RUN_DIR/evaluations/ "
+                                          "(default: the split, or the folder's or file's name).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def evaluate(run_dir: Path, data_dir: Path, split: str | None, as_json: bool) -> None:
-    """Evaluate RUN_DIR's best model on a folder of labelled images."""
-    from vitcore.inference import evaluate_folder, load_run_model
+def evaluate(run_dir: Path, data_dir: Path | None, data_spec: Path | None, split: str | None, name: str | None,
+             device: str, as_json: bool) -> None:
+    """Evaluate RUN_DIR's best model and keep the result in RUN_DIR/evaluations/NAME.json.
+
+    \b
+    vitcore evaluate RUN_DIR                     the run's test split (else val)
+    vitcore evaluate RUN_DIR --split val         a split of the run's own data set
+    vitcore evaluate RUN_DIR --data DIR          a folder of class folders, or a split of a train/val/test root
+    vitcore evaluate RUN_DIR --data-spec FILE    a split of the data set FILE's `data` entry describes
+
+    Top-1/top-5, per-class precision, recall and F1 (macro and weighted), the confusion matrix,
+    expected calibration error; a reliability diagram, the confusion matrix and the most
+    confident mistakes are drawn beside the JSON. `vitcore report` shows every evaluation.
+    """
+    from vitcore.evaluation_sources import evaluate_run
     from vitcore.runs import resolve_run_dir
 
-    loaded = load_run_model(resolve_run_dir(run_dir))
-    result = evaluate_folder(loaded, data_dir, split=split)
+    result, path = evaluate_run(resolve_run_dir(run_dir), split=split, data_dir=data_dir, data_spec_file=data_spec,
+                                name=name, device=device)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    if result.get("split"):
-        click.echo(f"{result['split']} split: {result['folder']}")
-    click.echo(f"{result['images']} images  loss {result['loss']:.4f}  top-1 {result['acc1']:.4f}"
-               + (f"  top-5 {result['acc5']:.4f}" if result["acc5"] is not None else ""))
-    for name, acc in result["per_class_acc"].items():
-        click.echo(f"  {name:<20} {acc:.4f}")
-    click.echo("confusion (rows: true, columns: predicted)")
-    for name, row in zip(result["classes"], result["confusion"]):
-        click.echo(f"  {name:<20} " + " ".join(f"{v:>5}" for v in row))
+    click.echo("\n".join(format_evaluation(result, path)))
+
+
+def format_evaluation(result: dict[str, Any], path: Path | None = None) -> list[str]:
+    """The key figures of an evaluation, for the terminal."""
+    source = result.get("source") or {}
+    where = source.get("folder") or source.get("file") or "the run's data set"
+    lines = [f"{result['name']}: {result['images']} images from {where}"
+             + (f", split {source['split']}" if source.get("split") else ""),
+             f"  loss {result['loss']:.4f}  top-1 {result['acc1']:.4f}"
+             + (f"  top-5 {result['acc5']:.4f}" if result.get("acc5") is not None else "")
+             + f"  ECE {result['calibration']['ece']:.4f}",
+             f"  macro    P {result['macro']['precision']:.4f}  R {result['macro']['recall']:.4f}  "
+             f"F1 {result['macro']['f1']:.4f}",
+             f"  weighted P {result['weighted']['precision']:.4f}  R {result['weighted']['recall']:.4f}  "
+             f"F1 {result['weighted']['f1']:.4f}",
+             f"  {'class':<20} {'precision':>9} {'recall':>9} {'f1':>9} {'images':>7}"]
+    for label, row in result["per_class"].items():
+        lines.append(f"  {label:<20} {row['precision']:>9.4f} {row['recall']:>9.4f} {row['f1']:>9.4f} "
+                     f"{row['support']:>7}")
+    lines.append("confusion (rows: true, columns: predicted)")
+    for label, row in zip(result["classes"], result["confusion"]):
+        lines.append(f"  {label:<20} " + " ".join(f"{v:>5}" for v in row))
+    if path is not None:
+        lines.append(f"kept in {path} (pictures beside it)")
+    return lines
 
 
 @main.command()
