@@ -20,6 +20,7 @@ from vitcore.components import (
 )
 from vitcore.engine.transforms import interpolation as _interpolation
 from vitcore.engine.transforms import resize_center_crop as _resize_center_crop
+from vitcore.engine.transforms import warp_interpolation as _warp_interpolation
 
 # The pipelines moved to vitcore.engine.transforms; still importable here until the trainer's set-up
 # (vitcore/engine/setup.py) imports them from there.
@@ -158,7 +159,7 @@ class RandAugment(Augmentation):
         from torchvision.transforms import v2
 
         return v2.RandAugment(num_ops=self.options.num_ops, magnitude=self.options.magnitude,
-                              interpolation=_interpolation(ctx.preprocessing))
+                              interpolation=_warp_interpolation(ctx.preprocessing))
 
 
 class TrivialAugment(Augmentation):
@@ -169,7 +170,7 @@ class TrivialAugment(Augmentation):
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
         from torchvision.transforms import v2
 
-        return v2.TrivialAugmentWide(interpolation=_interpolation(ctx.preprocessing))
+        return v2.TrivialAugmentWide(interpolation=_warp_interpolation(ctx.preprocessing))
 
 
 class AutoAugment(Augmentation):
@@ -184,7 +185,7 @@ class AutoAugment(Augmentation):
         from torchvision.transforms import v2
 
         return v2.AutoAugment(v2.AutoAugmentPolicy(self.options.policy),
-                              interpolation=_interpolation(ctx.preprocessing))
+                              interpolation=_warp_interpolation(ctx.preprocessing))
 
 
 class RandomErasing(Augmentation):

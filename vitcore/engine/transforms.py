@@ -16,7 +16,7 @@ from vitcore.components import Augmentation, AugmentationContext, Preprocessing
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
-__all__ = ["FitSize", "eval_transform", "interpolation", "resize_center_crop", "train_transform"]
+__all__ = ["FitSize", "eval_transform", "interpolation", "resize_center_crop", "train_transform", "warp_interpolation"]
 
 
 def interpolation(pre: Preprocessing) -> Any:
@@ -24,6 +24,20 @@ def interpolation(pre: Preprocessing) -> Any:
     from torchvision.transforms import InterpolationMode
 
     return InterpolationMode(pre.interpolation)
+
+
+def warp_interpolation(pre: Preprocessing) -> Any:
+    """The ``InterpolationMode`` for rotations, shears and translations (RandAugment, AutoAugment,
+    TrivialAugment) of the pipeline's uint8 tensors.
+
+    torchvision warps tensors with ``grid_sample``, which knows only nearest and bilinear: a timm
+    model's default bicubic there raised in every data-loader worker. Bicubic becomes bilinear
+    for these warps only; resizes keep the model's own interpolation.
+    """
+    from torchvision.transforms import InterpolationMode
+
+    mode = InterpolationMode(pre.interpolation)
+    return mode if mode in (InterpolationMode.NEAREST, InterpolationMode.BILINEAR) else InterpolationMode.BILINEAR
 
 
 def resize_center_crop(pre: Preprocessing, crop_pct: float) -> Callable:
