@@ -81,8 +81,23 @@ def onnx_model(run_dir: Path, env: dict[str, str]) -> Path | None:
     return existing if done.returncode == 0 and existing.is_file() else None
 
 
+#: `vitcore predict` with torchvision imported the plain way (torch._dynamo included), for comparison.
+PLAIN_IMPORT = ("import sys, vitcore.lazy_dynamo as lazy; lazy.install = lambda: None; "
+                "from vitcore.cli import main; sys.argv[0] = 'vitcore'; main()")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     return (f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
             f"load average {os.getloadavg()[0]:.1f} at start")
 
@@ -93,6 +108,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="Alternating rounds of every command.")
     parser.add_argument("--evaluate-images", type=int, default=30)
     parser.add_argument("--no-onnx", action="store_true", help="Skip the ONNX predict path.")
+    parser.add_argument("--plain-import", action="store_true",
+                        help="Also time predict with torchvision imported the plain way (torch._dynamo loaded).")
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -106,6 +123,9 @@ def main() -> None:
             "predict": [*vitcore, "predict", str(run_dir), str(image)],
             "evaluate": [*vitcore, "evaluate", str(run_dir), "--data", str(labelled)],
         }
+        if args.plain_import:
+            commands["predict_plain_import"] = [sys.executable, "-c", PLAIN_IMPORT, "predict", str(run_dir),
+                                                str(image)]
         onnx = None if args.no_onnx else onnx_model(run_dir, env)
         if onnx is not None:
             commands["predict_onnx"] = [*vitcore, "predict", str(onnx), str(image)]

@@ -19,6 +19,9 @@ PANELS = (
     ("validation top-1", "epoch", "epoch", "val_acc1"),
 )
 
+#: One per run, with its colour, so identical curves do not hide each other.
+LINE_STYLES = ("-", "--", "-.", ":")
+
 
 def default_plot_path(run_dirs: Sequence[Path]) -> Path:
     """``<runs root>/compare/<name>-v1_vs_<name>-v2.png`` beside the runs (shortened when long)."""
@@ -39,6 +42,8 @@ def _series(records: Sequence[dict[str, Any]], event: str, x_key: str, y_key: st
 def draw_comparison(run_dirs: Sequence[Path], path: Path | None = None) -> Path | None:
     """Draw the runs' curves overlaid into ``path`` (default ``default_plot_path``); None when no
     run has a metric record to draw."""
+    from matplotlib.ticker import MaxNLocator
+
     from vitcore.figures import pyplot, save_figure
 
     histories = [(f"{d.parent.name}/{d.name}", read_records(d)) for d in run_dirs]
@@ -52,13 +57,15 @@ def draw_comparison(run_dirs: Sequence[Path], path: Path | None = None) -> Path 
         for index, (label, records) in enumerate(histories):
             xs, ys = _series(records, event, x_key, y_key)
             if xs:  # a legend entry only for a run that has a line here
+                # Dashes differ too: runs with equal values stay visible on top of each other.
                 ax.plot(xs, ys, color=colours(index % 10), label=label, marker="o" if event == "epoch" else None,
-                        markersize=3, linewidth=1.4)
+                        markersize=3, linewidth=1.4, linestyle=LINE_STYLES[index % len(LINE_STYLES)])
         ax.set_title(title)
         ax.set_xlabel(x_key)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps and epochs are whole numbers
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    figure.suptitle(f"{len(run_dirs)} runs compared", fontsize=11)
+    figure.suptitle(f"{len(run_dirs)} runs compared", fontsize=11, y=1.03)
     out = Path(path) if path is not None else default_plot_path(list(run_dirs))
     return save_figure(figure, out)

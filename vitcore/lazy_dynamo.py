@@ -17,7 +17,6 @@ nothing is stood in.
 from __future__ import annotations
 
 import importlib.abc
-import importlib.util
 import sys
 import types
 from typing import Any, Callable

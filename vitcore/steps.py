@@ -72,13 +72,14 @@ class PlainProgress:
         self.done = 0
         self.start = time.perf_counter()
         self.last: float | None = None
+        self.shown = -1  # the count the last line showed
         self._line()
 
     def _line(self) -> None:
         share = f" ({self.done / self.total:.0%})" if self.total else ""
         elapsed = format_seconds(time.perf_counter() - self.start)
         print(f"{self.what}: {self.done}/{self.total} {self.unit}{share}, {elapsed}", file=self.stream, flush=True)
-        self.last = time.perf_counter()
+        self.last, self.shown = time.perf_counter(), self.done
 
     def update(self, count: int = 1) -> None:
         self.done += count
@@ -86,7 +87,9 @@ class PlainProgress:
             self._line()
 
     def close(self) -> None:
-        pass
+        """The final count, unless the last line showed it already."""
+        if self.shown != self.done:
+            self._line()
 
     def __enter__(self) -> "PlainProgress":
         return self

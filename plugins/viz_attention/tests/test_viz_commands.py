@@ -21,9 +21,19 @@ def test_visualize_draws_the_run_s_validation_images_into_viz(cli, shapes_run):
     result = CliRunner().invoke(cli, ["visualize", str(shapes_run), "--only", "attention_maps",
                                       "--only", "patch_embedding", "--count", "2"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    names = [line.rsplit("/", 1)[-1] for line in result.output.split()]
+    names = [line.rsplit("/", 1)[-1] for line in result.stdout.split()]  # stdout: the pictures only
     assert names == ["attention_maps_0.png", "attention_maps_1.png", "patch_embedding.png"]
     assert all((shapes_run / "viz" / name).is_file() for name in names)
+    # stderr: each step, then its time (the first imports torch and loads the model).
+    steps = result.stderr.splitlines()
+    assert steps[0] == f"load the best model of {shapes_run} ..."
+    assert any(re.fullmatch(rf"load the best model of {re.escape(str(shapes_run))}: done in \d+\.\d+ s", line)
+               for line in steps), steps
+    assert any(re.fullmatch(r"read the run's validation images: done in \d+\.\d+ s \(2 images\)", line)
+               for line in steps), steps
+    assert "draw attention_maps ..." in steps and "draw patch_embedding ..." in steps
+    assert any(re.fullmatch(r"draw attention_maps: done in \d+\.\d+ s \(2 pictures\)", line) for line in steps)
+    assert any(re.fullmatch(r"draw patch_embedding: done in \d+\.\d+ s \(1 picture\)", line) for line in steps)
 
 
 def test_visualize_given_images_with_options_into_another_folder(cli, shapes_run, tmp_path):
@@ -33,7 +43,8 @@ def test_visualize_given_images_with_options_into_another_folder(cli, shapes_run
                                       "--only", "attention_rollout", "--option", "attention_rollout.head_fusion=max",
                                       "--option", "attention_rollout.discard_ratio=0.5"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert result.output.split() == [str(out / "attention_rollout.png")]
+    assert result.stdout.split() == [str(out / "attention_rollout.png")]
+    assert "read 1 image ..." in result.stderr.splitlines()
 
 
 @pytest.mark.parametrize("option, message", [
@@ -54,7 +65,11 @@ def test_report_is_one_html_file_with_every_picture_embedded(cli, shapes_run, tm
     result = CliRunner().invoke(cli, ["report", str(shapes_run), "--viz", str(viz)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     report = shapes_run / "report.html"
-    assert result.output.strip() == str(report)
+    assert result.stdout.strip() == str(report)
+    steps = result.stderr.splitlines()
+    assert steps[0] == f"write the report of {shapes_run} ..."
+    assert re.fullmatch(rf"write the report of {re.escape(str(shapes_run))}: done in \d+\.\d+ s "
+                        r"\(\d+ pictures embedded, \d+\.\d MB\)", steps[-1]), steps
     page = report.read_text()
     embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
     pictures = [p.name for p in sorted((shapes_run / "plots").glob("*.png"))] + [p.name for p in viz.glob("*.png")]

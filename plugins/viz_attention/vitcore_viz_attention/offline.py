@@ -55,7 +55,8 @@ def visualize_run(run_dir: Path, images: Sequence[Path] = (), out: Path | None =
 
         loaded = load_run_model(run_dir)
     pre = loaded.preprocessing
-    with timed_step(f"read {len(images)} images" if images else "read the run's validation images") as note:
+    given = f"read {len(images)} image{'s' if len(images) != 1 else ''}"
+    with timed_step(given if images else "read the run's validation images") as note:
         samples = image_samples(images, pre) if images else validation_samples(spec, pre, count)
         note.detail = f"{len(samples)} images"
     entries = visualizer_entries(spec, names, overrides, len(samples))
