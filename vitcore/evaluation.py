@@ -226,10 +226,11 @@ def summary_view(record: dict[str, Any]) -> dict[str, Any]:
 
 def evaluate_test_split(raw_model: "torch.nn.Module", splits: "DataSplits", preprocessing: "Preprocessing",
                         classes: Sequence[str], device: "torch.device", precision: "Precision",
-                        run_dir: Path) -> dict[str, Any] | None:
+                        run_dir: Path, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The end of a run: evaluate the best model once on the data set's test split, keep it as
     ``evaluations/test.json`` (pictures beside it) and return what summary.json's ``test`` holds;
-    None when the data set has no test split."""
+    None when the data set has no test split. ``extra`` (which checkpoint, which weights) is kept
+    in the record."""
     from vitcore.runs import read_json
 
     test = splits.test
@@ -237,6 +238,7 @@ def evaluate_test_split(raw_model: "torch.nn.Module", splits: "DataSplits", prep
         return None
     result = evaluate_split(raw_model, test, preprocessing, classes, device, precision)
     result["source"] = {"kind": "split", "split": "test"}
+    result.update(extra or {})
     path = write_evaluation(run_dir, "test", result, dataset=test)
     return summary_view(read_json(path))
 

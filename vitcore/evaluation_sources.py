@@ -5,6 +5,7 @@ mapped onto the run's classes by name. The result is kept in the run (``evaluati
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -122,6 +123,34 @@ class _Relabel:
         return image, self.mapping[int(label)]
 
 
+def shared_with_run(run_dir: Path, source: EvaluationSource) -> list[str]:
+    """Messages naming the files of ``source`` the run trained on, or validated on (the same path,
+    or a link to the same file): figures on them are not honest held-out figures. Evaluating
+    exactly the run's validation images again is not reported (those are validation figures, as
+    named). Best effort: when the run's data set cannot be loaded any more (moved, a plugin gone)
+    nothing is reported."""
+    from vitcore.components import DataSplits
+    from vitcore.data_loading import shared_files_messages
+    from vitcore.runs import read_json
+
+    try:
+        with warnings.catch_warnings():  # the run's own warnings were shown when it ran
+            warnings.simplefilter("ignore")
+            own = _load(read_json(run_dir / "spec.json"), run_dir / "spec.json", None)
+    except Exception:  # noqa: BLE001 - a data set that cannot be loaded only means the check cannot be made
+        return []
+    found = []
+    for split in ("train", "val"):
+        pair = {"train": own.train if split == "train" else (), "val": own.val if split == "val" else ()}
+        for message in shared_files_messages(DataSplits(classes=list(own.classes), test=source.dataset, **pair)):
+            if split == "val" and message.startswith(f"{len(source.dataset)} file(s) "):
+                continue  # every evaluated image is a validation image: the validation split itself
+            found.append(f"evaluate {source.name}: " + message.replace(
+                f"the {split} and the test split", f"the run's {split} split and the evaluated images").replace(
+                "its test figures", "these figures"))
+    return found
+
+
 def evaluate_run(run_dir: Path, *, split: str | None = None, data_dir: Path | None = None,
                  data_spec_file: Path | None = None, name: str | None = None,
                  device: str = "auto") -> tuple[dict[str, Any], Path]:
@@ -154,5 +183,11 @@ def evaluate_run(run_dir: Path, *, split: str | None = None, data_dir: Path | No
         if key in source.description:
             result[key] = source.description[key]
     result["checkpoint"] = loaded.checkpoint.name
+    if source.description["kind"] != "split":  # the run's own splits were checked as they loaded
+        shared = shared_with_run(run_dir, source)
+        for message in shared:
+            warnings.warn(message, stacklevel=2)
+        if shared:
+            result["warnings"] = shared
     path = write_evaluation(run_dir, name or source.name, result, dataset=source.dataset)
     return read_json(path), path

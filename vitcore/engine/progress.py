@@ -41,6 +41,10 @@ class RunProgress:
     exports: list[str] = field(default_factory=list)
     #: Seconds each end-of-run step took (pictures, exports, ...).
     timings: dict[str, float] = field(default_factory=dict)
+    #: The test split's evaluation with the best weights (``vitcore.evaluation.summary_view``), or
+    #: why it could not be made; both None without a test split.
+    test: dict[str, Any] | None = None
+    test_error: str | None = None
     #: What an earlier attempt of this run left in summary.json (resume keeps its history).
     earlier: dict[str, Any] = field(default_factory=dict)
     started_clock: float = field(default_factory=time.perf_counter)
@@ -56,7 +60,7 @@ class RunProgress:
                 earlier = read_json(run_dir / "summary.json")
             except Exception:  # noqa: BLE001 - a torn summary is rewritten from the checkpoint
                 earlier = {}
-            for stale in ("finished", "error", "stopped", "plots", "exports", "end_of_run_s"):
+            for stale in ("finished", "error", "stopped", "plots", "exports", "end_of_run_s", "test", "test_error"):
                 earlier.pop(stale, None)
         return cls(run_dir=run_dir, best_metric=best_metric, facts=dict(facts), earlier=earlier)
 
@@ -83,6 +87,10 @@ class RunProgress:
             return True
         self.stale_epochs += 1
         return False
+
+    def record_test(self, evaluation: dict[str, Any] | None, error: str | None = None) -> None:
+        """Keep the end-of-run test evaluation (or the reason there is none) for summary.json."""
+        self.test, self.test_error = evaluation, error
 
     def end(self, status: str, error: str | None = None) -> None:
         self.status = status
@@ -119,6 +127,10 @@ class RunProgress:
         if self.status != "running":
             out["finished"] = now_iso()
             out["plots"], out["exports"] = self.plots, self.exports
+            if self.test is not None:
+                out["test"] = self.test
+            if self.test_error is not None:
+                out["test_error"] = self.test_error
             if self.timings:
                 out["end_of_run_s"] = {k: round(v, 3) for k, v in self.timings.items()}
         return out
