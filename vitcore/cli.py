@@ -151,12 +151,23 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"  run directory  {run_dir}",
         f"  best {metric:<9} {value:.4f} (epoch {summary.get('best_epoch')})" if value is not None else "",
         f"  epochs         {summary.get('epochs_completed')}   throughput {ips:.0f} images/s" if ips else "",
+        _test_line(summary),
         f"  checkpoints    {run_dir / 'checkpoints'}",
         f"  plots          {run_dir / 'plots'}",
         f"  exports        {run_dir / 'exports'}",
         f"  TensorBoard    vitcore dashboard {run_dir.parent.parent}",
     ]
     click.echo("\n".join(line for line in lines if line))
+
+
+def _test_line(summary: dict[str, Any]) -> str:
+    """The test split's key figures (summary.json's ``test``), why there are none
+    (``test_error``), or nothing without a test split."""
+    test = summary.get("test")
+    if not test:
+        return f"  test           not evaluated: {summary['test_error']}" if summary.get("test_error") else ""
+    return (f"  test           top-1 {test['acc1']:.4f}, macro F1 {test['macro']['f1']:.4f}, "
+            f"ECE {test['calibration']['ece']:.4f} on {test['images']} images ({test.get('file', 'evaluations')})")
 
 
 # -- model ----------------------------------------------------------------------------------------
