@@ -191,3 +191,19 @@ def test_a_fixed_batch_export_times_and_calibrates_at_batch_1(export_context):
     record = _record(ctx.run_dir)
     assert record["int8_static"]["top1_agreement"] >= quantize.MIN_AGREEMENT
     assert record["comparison"]["batch_sizes"] == [1] and list(record["fastest"]) == ["batch_1"]
+
+
+def test_static_int8_calibrates_on_at_most_the_images_asked_and_is_compared_on_the_whole_split(export_context):
+    """The cap that bounds export time: 3 of the 6 validation images calibrate the scales, yet the
+    agreement and accuracy figures still cover all 6, and the file runs in onnxruntime."""
+    ctx = export_context()
+    OnnxExporter(OnnxOptions(calibration_images=3, quantize_int8=False, latency_seconds=0.01)).export(ctx)
+    record = _record(ctx.run_dir)
+    assert record["int8_static"]["calibration"] == {"images": 3, "source": "validation set", "method": "minmax"}
+    assert OnnxOptions().calibration_images == 64
+    static = record["comparison"]["variants"]["int8_static"]
+    assert record["comparison"]["images"] == 6
+    assert 0.0 <= static["accuracy"] <= 1.0 and static["top1_agreement_vs_fp32"] >= quantize.MIN_AGREEMENT
+    assert static["bytes"] < record["comparison"]["variants"]["fp32"]["bytes"]
+    sess = onnxruntime.InferenceSession(str(ctx.out_dir / "model.int8.static.onnx"), providers=["CPUExecutionProvider"])
+    assert sess.run(None, {"images": np.zeros((2, 3, 32, 32), np.float32)})[0].shape == (2, 3)

@@ -39,6 +39,7 @@ def _spec(tmp_path, **options) -> dict:
     ({"exporter": "tflite"}, "exporters[0].exporter"),
     ({"atol": 0}, "exporters[0].atol"),
     ({"check_images": 0}, "exporters[0].check_images"),
+    ({"calibration_images": 5000}, "exporters[0].calibration_images"),
     ({"int8": True}, "exporters[0].int8: unknown field"),
 ])
 def test_option_errors_name_the_field(tmp_path, options, message):

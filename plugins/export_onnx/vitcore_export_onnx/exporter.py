@@ -37,7 +37,10 @@ class OnnxOptions(Options):
                           "activation scales calibrated on validation images.",
     )
     calibration_images: int = Field(
-        128, ge=1, description="Validation images (spread over the split) the static int8 scales are calibrated on.",
+        64, ge=1, le=1024,
+        description="Validation images (spread over the split) the static int8 scales are calibrated on; capped "
+                    "so the export stays bounded (calibration runs the fp32 model on each, keeping every "
+                    "activation's range).",
     )
     calibration_method: Literal["minmax", "entropy", "percentile"] = Field(
         "minmax", description="How static int8 turns the calibration activations into ranges (onnxruntime's "
