@@ -26,6 +26,9 @@ class TimmViT(ModelBuilder):
         checkpoint = find_checkpoint(o, ctx.spec_dir) if ctx.load_pretrained else None
         model = create_model(o.name, ctx.num_classes, o.architecture(), checkpoint)
         freeze(model, o.finetune, o.freeze_blocks)
+        # The input side the run feeds (NaFlexViT takes any size, so the model cannot tell; vit_view reads it).
+        size = self.preprocessing().image_size
+        model.vitcore_image_size = (size, size)
         return model
 
     def preprocessing(self) -> Preprocessing:
