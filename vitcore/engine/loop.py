@@ -140,6 +140,8 @@ class StepLoop:
                 window_loss.zero_()
                 window_correct.zero_()
                 window_count, window_start = 0, now
+            elif self.info.is_main and self.lines.due():  # between records: no device read, the step only
+                self.lines.show(f"epoch {epoch + 1}/{cfg.epochs} step {step_in_epoch}/{steps_per_epoch}")
             if step_in_epoch >= steps_per_epoch:
                 break
             if self.recovery is not None and self._recovery_due():
@@ -195,8 +197,10 @@ def log_interval(log_every_steps: int, steps_per_epoch: int) -> int:
 
 class ProgressLines:
     """Plain progress lines on stdout when stderr is no terminal (a log file, a scheduler): tqdm's
-    bar is off there, and an epoch can take hours. The first at the first record, then one every
-    ``VITCORE_PROGRESS_SECONDS`` (default 30) at the records."""
+    bar is off there, and an epoch can take hours. One every ``VITCORE_PROGRESS_SECONDS``
+    (default 30): with loss, accuracy and images/s at a record, else (slow steps, a long
+    ``log_every_steps``) the step alone at the first step after the interval, reading nothing
+    from the device. The first line comes at the first step."""
 
     def __init__(self) -> None:
         import os
@@ -205,11 +209,13 @@ class ProgressLines:
         self.every = float(os.environ.get("VITCORE_PROGRESS_SECONDS", "30"))
         self.last: float | None = None
 
+    def due(self) -> bool:
+        return self.enabled and (self.last is None or time.perf_counter() - self.last >= self.every)
+
     def show(self, text: str) -> None:
-        now = time.perf_counter()
-        if self.enabled and (self.last is None or now - self.last >= self.every):
+        if self.due():
             print(text, flush=True)
-            self.last = now
+            self.last = time.perf_counter()
 
 
 def _checkpoints_left(progress: RunProgress) -> str:
