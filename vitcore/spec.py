@@ -369,7 +369,14 @@ def format_validation_error(exc: ValidationError, source: str, prefix: tuple[Any
 
 
 def read_spec_file(path: str | Path) -> dict[str, Any]:
-    """Parse a JSON or YAML spec file into a dict, with errors that name the file."""
+    """A spec file as a dict, with every base it ``extends`` merged in (vitcore.spec_extends)."""
+    from vitcore import spec_extends
+
+    return spec_extends.read(path, parse_spec_file).data
+
+
+def parse_spec_file(path: str | Path) -> dict[str, Any]:
+    """Parse one JSON or YAML spec file into a dict, with errors that name the file."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found (give the path of a .json or .yaml file)")
@@ -528,10 +535,24 @@ def resolve(data: dict[str, Any], source: str = "<spec>", base_dir: Path | None 
 def load(path: str | Path, overrides: list[str] | None = None) -> ResolvedSpec:
     """Read, override and resolve a spec file: its relative paths resolve against its folder,
     those given in ``overrides`` against the working directory."""
+    return load_merged(path, overrides)[0]
+
+
+def load_merged(path: str | Path, overrides: list[str] | None = None) -> tuple[ResolvedSpec, Any]:
+    """``load``, and the merged spec with the source of each value (vitcore.spec_extends.Merged):
+    errors name the file that set the field."""
+    from vitcore import spec_extends
+
     overrides = list(overrides or [])
-    data = apply_overrides(read_spec_file(path), overrides)
+    merged = spec_extends.read(path, parse_spec_file)
+    spec_extends.apply_overrides(merged, overrides)
     overridden = [parse_override(text)[0] for text in overrides]
-    return resolve(data, source=str(path), base_dir=Path(path).absolute().parent, overridden=overridden)
+    try:
+        resolved = resolve(merged.data, source=str(path), base_dir=Path(path).absolute().parent,
+                           overridden=overridden)
+    except SpecError as exc:
+        raise SpecError(spec_extends.attribute_errors(str(exc), merged)) from None
+    return resolved, merged
 
 
 def load_dict(data: dict[str, Any], overrides: list[str] | None = None, source: str = "<spec>",
