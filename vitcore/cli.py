@@ -76,7 +76,8 @@ def run(spec_file: Path, overrides: tuple[str, ...]) -> None:
 @click.argument("spec_file", type=click.Path(dir_okay=False, path_type=Path))
 @set_option
 @click.option("--print", "print_spec", is_flag=True,
-              help="Print the resolved spec (defaults filled in, paths absolute).")
+              help="Print the resolved spec (defaults filled in, paths absolute, bases merged) on stdout, "
+                   "and on stderr where each value came from (file, --set or default).")
 @click.option("--spec-only", is_flag=True,
               help="Check only what needs no data set or model (skip loading and building them).")
 def validate(spec_file: Path, overrides: tuple[str, ...], print_spec: bool, spec_only: bool) -> None:
@@ -88,10 +89,14 @@ def validate(spec_file: Path, overrides: tuple[str, ...], print_spec: bool, spec
     from vitcore import spec as spec_module
     from vitcore.preflight import check_without_training
 
-    resolved = spec_module.load(spec_file, list(overrides))
+    from vitcore import spec_extends
+
+    resolved, merged = spec_module.load_merged(spec_file, list(overrides))
     check_without_training(resolved, spec_only=spec_only)
     if print_spec:
         click.echo(json.dumps(resolved.to_dict(), indent=2))
+        rows = spec_extends.provenance(resolved.to_dict(), merged)
+        click.echo("where each value came from:\n" + spec_extends.format_provenance(rows), err=True)
     else:
         click.echo(f"{spec_file}: valid")
 
@@ -218,6 +223,38 @@ def _model_from_spec(path: Path, num_classes: int | None):
     net = builder.build(ModelContext(num_classes=len(classes), class_names=classes, load_pretrained=False,
                                      spec_dir=resolved.base_dir))
     return net, builder.preprocessing()
+
+
+# -- recipes ------------------------------------------------------------------------------------
+
+
+@main.group()
+def recipes() -> None:
+    """Built-in recipes: measured spec presets to extend ("extends": "recipe:NAME"; docs/RECIPES.md)."""
+
+
+@recipes.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def recipes_list(as_json: bool) -> None:
+    """The built-in recipes and what each is for."""
+    from vitcore.spec_extends import recipes as found
+
+    rows = found()
+    if as_json:
+        click.echo(json.dumps([{"name": r.name, "purpose": r.purpose, "file": str(r.path)} for r in rows], indent=2))
+        return
+    width = max((len(r.name) for r in rows), default=0)
+    for r in rows:
+        click.echo(f"{r.name:<{width}}  {r.purpose}")
+
+
+@recipes.command("show")
+@click.argument("name")
+def recipes_show(name: str) -> None:
+    """Print recipe NAME's spec (extend it with "extends": "recipe:NAME")."""
+    from vitcore.spec_extends import RECIPE_PREFIX, recipe_path
+
+    click.echo(recipe_path(name.removeprefix(RECIPE_PREFIX)).read_text(encoding="utf-8").rstrip())
 
 
 # -- plugins ------------------------------------------------------------------------------------
