@@ -12,6 +12,7 @@ import pytest
 from vitcore_dashboard.compare import spec_differences
 from vitcore_dashboard.explorer import mark_blocks, model_view
 from vitcore_dashboard.metrics import MetricsFollower
+from vitcore.run_lock import RunLock
 from vitcore_dashboard.runs import RunNotFound, RunStore
 
 
@@ -40,10 +41,13 @@ def test_rows_describe_each_version_and_group_sweep_trials(tmp_path):
     version(tmp_path, "other/t7", 1, sweep="grid")  # a sweep named in summary.json, a trial number in the folder
     (tmp_path / "not-a-run").mkdir()
     (tmp_path / "flowers" / "vx").mkdir()  # not a version folder
+    version(tmp_path, "killed", 1, status="running", epochs=1)  # marked running, its process gone
 
-    rows = {row["key"]: row for row in RunStore(tmp_path).rows()}
-    assert sorted(rows) == ["flowers/v1", "flowers/v2", "lr-sweep/trial-0/v1", "lr-sweep/trial-1/v1",
+    with RunLock(tmp_path / "flowers" / "v2"), RunLock(tmp_path / "lr-sweep" / "trial-2" / "v1"):
+        rows = {row["key"]: row for row in RunStore(tmp_path).rows()}  # the two live runs hold their folders
+    assert sorted(rows) == ["flowers/v1", "flowers/v2", "killed/v1", "lr-sweep/trial-0/v1", "lr-sweep/trial-1/v1",
                             "lr-sweep/trial-2/v1", "other/t7/v1"]
+    assert rows["killed/v1"]["status"] == "interrupted"  # the core's rule, as `vitcore runs list` shows it
     assert (rows["other/t7/v1"]["sweep"], rows["other/t7/v1"]["trial"]) == ("grid", 7)
     running = rows["flowers/v2"]
     assert (running["status"], running["epochs_completed"], running["epochs_total"]) == ("running", 1, 5)
@@ -86,7 +90,8 @@ def test_a_broken_half_written_or_old_run_folder_gets_a_row_that_says_so(tmp_pat
 def test_a_rewritten_file_is_read_again(tmp_path):
     folder = version(tmp_path, "run", 1, status="running")
     store = RunStore(tmp_path)
-    assert store.rows()[0]["status"] == "running"
+    with RunLock(folder):
+        assert store.rows()[0]["status"] == "running"
     write(folder / "summary.json", {"status": "completed", "epochs_completed": 5})
     os.utime(folder / "summary.json", ns=(1, 1))  # even with an old mtime, the size differs
     assert store.rows()[0]["status"] == "completed"

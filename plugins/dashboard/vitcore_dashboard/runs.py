@@ -21,7 +21,8 @@ TRIAL_RE = re.compile(r"(\d+)$")
 #: What the engine writes; anything else is shown as it is.
 STATUSES = ("running", "completed", "failed", "interrupted", "diverged", "pruned", "early_stopped")
 PICTURE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp"}
-PICTURE_FOLDERS = ("plots", "viz")
+#: evaluations/ holds each evaluation's reliability diagram, confusion matrix and mistakes gallery.
+PICTURE_FOLDERS = ("plots", "viz", "evaluations")
 
 
 class RunNotFound(LookupError):
@@ -46,16 +47,13 @@ class RunRef:
 
 
 def run_status(run_dir: Path, summary: dict[str, Any] | None) -> str:
-    """The one place the dashboard decides a version's status.
+    """The one place the dashboard decides a version's status: the core's rule (a run marked
+    ``running`` whose process is gone, nobody holding its folder lock, is ``interrupted``)."""
+    from vitcore.runs import run_status as core_run_status
 
-    Today it is what summary.json says. When the core can tell a live run from a dead one (the
-    run-folder lock of issue 14), this function is where to ask it, so that a killed run shows
-    ``interrupted`` instead of ``running``.
-    """
-    if summary is None:
+    if summary is None or not isinstance(summary.get("status"), str) or not summary["status"]:
         return "unknown"
-    status = summary.get("status")
-    return status if isinstance(status, str) and status else "unknown"
+    return core_run_status(run_dir, summary)
 
 
 class JsonCache:
@@ -129,6 +127,37 @@ def _number(value: Any) -> float | int | None:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def test_view(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """summary.json's ``test`` (the test split evaluated with the best model at the end of the run)
+    as the run page shows it: the key figures, each class's precision/recall/F1 and the confusion
+    matrix; None when the run has none (no test split, still running, an older vitcore)."""
+    test = summary.get("test")
+    if not isinstance(test, dict):
+        return None
+
+    def scores(value: Any) -> dict[str, Any]:
+        value = value if isinstance(value, dict) else {}
+        return {key: _number(value.get(key)) for key in ("precision", "recall", "f1", "support") if key in value}
+
+    calibration = test.get("calibration") if isinstance(test.get("calibration"), dict) else {}
+    per_class = test.get("per_class") if isinstance(test.get("per_class"), dict) else {}
+    confusion = test.get("confusion")
+    return {
+        "images": _number(test.get("images")),
+        "acc1": _number(test.get("acc1")),
+        "acc5": _number(test.get("acc5")),
+        "loss": _number(test.get("loss")),
+        "ece": _number(calibration.get("ece")),
+        "macro": scores(test.get("macro")),
+        "weighted": scores(test.get("weighted")),
+        "per_class": {str(name): scores(row) for name, row in per_class.items()},
+        "classes": [str(c) for c in test.get("classes") or []] if isinstance(test.get("classes"), list) else None,
+        "confusion": confusion if isinstance(confusion, list) else None,
+        "mistakes": _number(test.get("mistakes")),
+        "file": _text(test.get("file")),
+    }
 
 
 class RunStore:
@@ -278,13 +307,15 @@ class RunStore:
             "classes": classes,
             **documents,
             "pictures": self.pictures(ref),
+            "test": test_view(summary),
+            "test_error": _text(summary.get("test_error")),
             "has_model_summary": (ref.path / "model_summary.json").is_file(),
             "has_checkpoint": any((ref.path / "checkpoints" / f).is_file() for f in ("best.pt", "last.pt")),
             "has_metrics": (ref.path / "metrics.jsonl").is_file(),
         }
 
     def pictures(self, ref: RunRef) -> list[dict[str, Any]]:
-        """plots/ and viz/ pictures with the URL to fetch them and their mtime (to refresh them)."""
+        """plots/, viz/ and evaluations/ pictures with the URL to fetch them and their mtime (to refresh them)."""
         found = []
         for folder in PICTURE_FOLDERS:
             try:
