@@ -74,3 +74,37 @@ def test_a_run_without_records_is_left_out_of_the_picture(tmp_path):
     none = _run(tmp_path / "other", 3, 0.01, records=False), _run(tmp_path / "other", 4, 0.02, records=False)
     nothing = run_cli("runs", "compare", *map(str, none))
     assert nothing.returncode == 0 and "curves" not in nothing.stdout
+
+
+def test_augmentations_are_compared_by_type_whatever_their_order_and_number(tmp_path):
+    """Two real runs whose augmentation lists differ in order and length: each type's options are
+    set against the same type's, never against whatever sat at the same list index."""
+    from vitcore.testing import tiny_spec, train_spec
+
+    first = tiny_spec(tmp_path, epochs=1)
+    first["sinks"], first["visualizers"], first["exporters"] = [], [], []
+    first["augmentations"] = [{"type": "rand_augment", "magnitude": 5}, {"type": "horizontal_flip", "p": 0.5}]
+    second = {**first, "augmentations": [{"type": "horizontal_flip", "p": 0.2},
+                                         {"type": "rand_augment", "magnitude": 9},
+                                         {"type": "vertical_flip"}]}
+    a, b = train_spec(first).run_dir, train_spec(second).run_dir
+
+    result = run_cli("runs", "compare", str(a), str(b), "--no-plot")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rows = [line.split() for line in lines[lines.index("spec (differing fields)") + 1:lines.index("metrics")]]
+    assert [row[0] for row in rows] == [
+        "augmentations",  # the types in order, one row
+        "augmentations[horizontal_flip]", "p",
+        "augmentations[rand_augment]", "magnitude",
+        "augmentations[vertical_flip]", "p",
+    ]
+    assert rows[2][1:] == ["0.5", "0.2"]  # horizontal_flip against horizontal_flip
+    assert rows[4][1:] == ["5", "9"]  # rand_augment against rand_augment
+    assert rows[6][1:] == ["-", "0.5"]  # only the second run has a vertical_flip
+    assert not any("[0]" in line or "augmentations.0" in line for line in lines)
+
+    as_json = json.loads(run_cli("runs", "compare", str(a), str(b), "--json", "--no-plot").stdout)
+    assert as_json["spec"]["augmentations"] == [["rand_augment", "horizontal_flip"],
+                                                ["horizontal_flip", "rand_augment", "vertical_flip"]]
+    assert as_json["spec"]["augmentations[rand_augment].magnitude"] == [5, 9]
