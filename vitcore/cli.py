@@ -351,7 +351,8 @@ def runs() -> None:
 @click.argument("root", default="runs", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def runs_list(root: Path, as_json: bool) -> None:
-    """List every run version under ROOT (default: runs)."""
+    """List every run version under ROOT (default: runs), also those in folders below it, such as
+    a sweep's trials (named SWEEP/trial-N)."""
     from vitcore.runs import run_summaries
 
     rows = run_summaries(root)

@@ -133,12 +133,42 @@ def _tags_or_note(run_dir: Path) -> list[str]:
         return ["(tags.json unreadable)"]
 
 
-def run_summaries(root: Path) -> list[dict[str, Any]]:
-    """One row per version under ``root`` (for ``vitcore runs list``)."""
-    rows = []
+#: How many folder levels ``runs list`` descends below ROOT to find run folders: a sweep keeps
+#: its trials one level down (``runs/<sweep>/trial-<N>/v1``); a bound keeps a mistaken ROOT (a
+#: home folder) quick.
+GROUP_DEPTH = 3
+
+
+def _natural(path: Path) -> list[Any]:
+    """``trial-2`` before ``trial-10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def _holds_a_run(run_root: Path) -> bool:
+    return any((run_root / f"v{n}" / name).is_file() for n in versions(run_root) for name in ("spec.json", "summary.json"))
+
+
+def run_roots(root: Path, depth: int = 0) -> list[tuple[str, Path]]:
+    """``(name, folder)`` of every run folder (one holding ``v<N>`` versions) under ``root``: its
+    children, and below a child that is no run folder (a sweep's, a group of runs) those found
+    there, named by their path from ``root`` (``lr-depth/trial-3``). Below the first level only
+    folders whose versions hold a spec.json or summary.json count, so a stray ``v1`` folder in
+    some cache is not taken for a run."""
+    found: list[tuple[str, Path]] = []
     if not root.is_dir():
-        return rows
-    for run_root in sorted(p for p in root.iterdir() if p.is_dir()):
+        return found
+    for child in sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=_natural):
+        if versions(child) and (depth == 0 or _holds_a_run(child)):
+            found.append((child.name, child))
+        elif depth < GROUP_DEPTH and not VERSION_RE.match(child.name):
+            found += [(f"{child.name}/{name}", path) for name, path in run_roots(child, depth + 1)]
+    return found
+
+
+def run_summaries(root: Path) -> list[dict[str, Any]]:
+    """One row per version under ``root`` (for ``vitcore runs list``), sweeps' trials included."""
+    rows = []
+    for name, run_root in run_roots(root):
         for number in versions(run_root):
             path = run_root / f"v{number}"
             try:
@@ -147,7 +177,7 @@ def run_summaries(root: Path) -> list[dict[str, Any]]:
                 summary = {}
             rows.append(
                 {
-                    "name": run_root.name,
+                    "name": name,
                     "version": number,
                     "path": str(path),
                     "status": run_status(path, summary),
