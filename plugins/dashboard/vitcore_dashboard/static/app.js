@@ -300,14 +300,17 @@ class RunPage {
       confusion: el("div", { class: "chart", id: "chart-confusion" }),
     };
     this.pictures = el("div", { class: "pictures", id: "run-pictures" });
+    this.testPanel = el("div", { id: "run-test" });
     this.problems = el("div", {});
     this.body.append(
       this.problems,
       el("div", { class: "panel" }, el("div", { class: "facts" }, el("div", { class: "progress" }, this.progressBar)), this.facts),
       el("div", { class: "grid2" }, el("div", { class: "panel" }, this.charts.loss), el("div", { class: "panel" }, this.charts.acc),
          el("div", { class: "panel" }, this.charts.lr), el("div", { class: "panel" }, this.charts.confusion)),
+      this.testPanel,
       el("h2", {}, "Pictures"), this.pictures);
     this.renderFacts();
+    this.renderTest();
     this.renderPictures();
     this.pollMetrics();
     this.pollDetail();
@@ -318,6 +321,7 @@ class RunPage {
     await this.refreshDetail();
     if (this.stopped) return;
     this.renderFacts();
+    this.renderTest();
     this.renderPictures();
     this.later(() => this.pollDetail(), FINISHED.has(this.detail.status) ? POLL_DONE_MS : POLL_RUNS_MS);
   }
@@ -430,6 +434,42 @@ class RunPage {
       el("span", {}, "records ", el("b", { id: "fact-records", text: String(train.length + epochs.length) })));
     this.problems.replaceChildren(...(d.problems || []).map((p) => el("div", { class: "message", text: p })),
       d.error ? el("div", { class: "message error", text: d.error }) : "");
+  }
+
+  // The test split, evaluated once with the best model at the end of the run (summary.json's test).
+  renderTest() {
+    const d = this.detail;
+    const t = d && d.test;
+    const signature = JSON.stringify([t, d && d.test_error]);
+    if (signature === this.testSignature) return;
+    this.testSignature = signature;
+    if (!t) {
+      this.testPanel.replaceChildren(d && d.test_error
+        ? el("div", { class: "message error", id: "test-error", text: `Test split not evaluated: ${d.test_error}` }) : "");
+      return;
+    }
+    const facts = [["images", t.images, 0], ["top-1", t.acc1], ["top-5", t.acc5], ["loss", t.loss], ["ECE", t.ece]];
+    for (const average of ["macro", "weighted"]) {
+      for (const key of ["precision", "recall", "f1"]) facts.push([`${average} ${key}`, (t[average] || {})[key]]);
+    }
+    const cell = (value, digits = 4) => el("td", { class: "num",
+      text: typeof value === "number" && digits ? value.toFixed(digits) : fmt(value, digits) });
+    const perClass = Object.entries(t.per_class || {});
+    const classes = t.classes || perClass.map(([name]) => name);
+    this.testPanel.replaceChildren(
+      el("h2", { text: `Test split (best model${t.file ? ", " + t.file : ""})` }),
+      el("div", { class: "grid2" },
+        el("div", { class: "panel" }, el("table", { id: "test-figures" }, el("tbody", {},
+          facts.filter(([, value]) => value !== null && value !== undefined)
+            .map(([label, value, digits]) => el("tr", {}, el("th", { text: label }), cell(value, digits)))))),
+        el("div", { class: "panel" }, el("table", { id: "test-per-class" },
+          el("thead", {}, el("tr", {}, ...["class", "precision", "recall", "F1", "images"].map((h) => el("th", { text: h })))),
+          el("tbody", {}, perClass.map(([name, row]) => el("tr", {}, el("td", { text: name }), cell(row.precision),
+            cell(row.recall), cell(row.f1), cell(row.support, 0))))))),
+      t.confusion ? el("div", { class: "panel" }, el("table", { id: "test-confusion" },
+        el("thead", {}, el("tr", {}, el("th", { text: "true ↓ predicted →" }), ...classes.map((c) => el("th", { text: c })))),
+        el("tbody", {}, t.confusion.map((row, i) => el("tr", {}, el("th", { text: classes[i] ?? String(i) }),
+          ...row.map((v) => cell(v, 0))))))) : "");
   }
 
   renderPictures() {
