@@ -120,3 +120,86 @@ def test_the_tutorial_runs_as_written(tmp_path):
             for line in filter(None, (line.strip() for line in block.body.splitlines())):
                 assert line in output, f"{block.where}: {line!r} is not in the output of the block before:\n{output}"
     assert (work / "runs" / "stripes" / "v1" / "exports" / "model.safetensors").is_file()
+
+
+def _section(title: str) -> str:
+    """The guide's text under the heading ``title``, up to the next heading."""
+    text = GUIDE.read_text(encoding="utf-8")
+    match = re.search(rf"^#+ {re.escape(title)}\n(?P<body>.*?)(?=^#)", text, re.MULTILINE | re.DOTALL)
+    assert match, f"docs/PLUGINS.md has no section {title!r}"
+    return match["body"]
+
+
+def _table_rows(section: str) -> dict[str, list[str]]:
+    """A markdown table's rows by the first backticked name of their first cell."""
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        name = re.match(r"`(\w+)`", cells[0]) if line.startswith("|") else None
+        if name:
+            rows[name.group(1)] = cells
+    return rows
+
+
+def _constructor(cls: type) -> str:
+    """``Name(a, b=1, c=Path.cwd())``: the call that builds ``cls``, with its real defaults."""
+    parts = []
+    for parameter in inspect.signature(cls).parameters.values():
+        default = parameter.default
+        factory = next((f.default_factory for f in dataclasses.fields(cls) if f.name == parameter.name),
+                       dataclasses.MISSING) if dataclasses.is_dataclass(cls) else dataclasses.MISSING
+        if factory is not dataclasses.MISSING:
+            default = "Path.cwd()" if factory == Path.cwd else repr(factory())
+        elif default is inspect.Parameter.empty:
+            parts.append(parameter.name)
+            continue
+        else:
+            default = f'"{default}"' if isinstance(default, str) else repr(default)
+        parts.append(f"{parameter.name}={default}")
+    return f"{cls.__name__}({', '.join(parts)})"
+
+
+def test_the_constructors_shown_are_the_real_ones_with_their_defaults():
+    rows = _table_rows(_section("Building contexts and `Preprocessing` yourself"))
+    classes = (components.DataContext, components.DataSplits, components.ModelContext, components.Preprocessing,
+               components.AugmentationContext, components.SinkContext, components.VisualizerContext,
+               components.ExportContext, components.PreflightContext, components.EpochEnd, components.RunEnd,
+               components.StopRun)
+    assert sorted(rows) == sorted(cls.__name__ for cls in classes)
+    for cls in classes:
+        assert f"`{_constructor(cls)}`" in rows[cls.__name__][1], f"docs/PLUGINS.md: write `{_constructor(cls)}`"
+
+
+def _raises_not_implemented(method) -> bool:
+    """Whether a bound method of a bare base-class instance is left for the plugin to write."""
+    try:
+        method(*[None] * len(inspect.signature(method).parameters))
+    except NotImplementedError:
+        return True
+    return False
+
+
+def test_what_a_plugin_must_write_and_what_the_bases_already_do_is_true():
+    rows = _table_rows(_section("What you must write, and what the base classes already do"))
+    bases = [components.Component, *(base for base, _hook in components.KINDS.values())]
+    assert sorted(rows) == sorted(base.__name__ for base in bases)
+    for base in bases:
+        instance = base()
+        methods = {name: getattr(instance, name) for name, value in vars(base).items()
+                   if inspect.isfunction(value) and not name.startswith("_")}
+        required = {name for name, method in methods.items() if _raises_not_implemented(method)}
+        named = lambda cell: set(re.findall(r"`(\w+)`", cell)) & set(methods)  # noqa: E731
+        _, must, given = rows[base.__name__]
+        assert named(must) == required, f"{base.__name__}: must write {sorted(required)}"
+        assert named(given) == set(methods) - required, f"{base.__name__}: has {sorted(set(methods) - required)}"
+
+
+def test_the_tutorial_pins_and_types_its_hook_as_the_scaffold_does():
+    from vitcore import PLUGIN_API_VERSION
+    from vitcore.scaffold import INIT, requirement
+
+    init = next(b for b in read_blocks() if b.options.get("file") == "vitcore-stripes/vitcore_stripes/__init__.py")
+    assert f'VITCORE_PLUGIN_API = "{requirement()}"' in init.body
+    assert requirement().startswith(f">={PLUGIN_API_VERSION},")
+    for line in ("from vitcore.api import Register", "(register: Register) -> None:"):
+        assert line in INIT and line in init.body, line
