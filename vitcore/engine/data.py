@@ -43,15 +43,28 @@ def sample_seed(seed: int, epoch: int, index: int) -> int:
     return ((seed * 1_000_003 + epoch) * 2_654_435_761 + index) % (2**63 - 1)
 
 
+def _seed_streams(seed: int) -> None:
+    torch.random.default_generator.manual_seed(seed)  # CPU only: the device's streams are the model's
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Run the block on CPU random streams (torch, Python, numpy) seeded with ``seed``, then put
     the caller's streams back: a sample's draws depend on the sample alone, not on which process
-    or worker made it or what ran before (exact resume for any ``num_workers``, mid-epoch too)."""
+    or worker made it or what ran before (exact resume for any ``num_workers``, mid-epoch too).
+
+    In a data-loader worker the streams are left seeded: nothing but the samples draws from a
+    worker's streams and each sample seeds them afresh, and saving and restoring the three
+    states cost more than the whole augmentation of a small image.
+    """
+    if torch.utils.data.get_worker_info() is not None:
+        _seed_streams(seed)
+        yield
+        return
     torch_state, py_state, np_state = torch.get_rng_state(), random.getstate(), np.random.get_state()
-    torch.random.default_generator.manual_seed(seed)  # CPU only: the device's streams are the model's
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
+    _seed_streams(seed)
     try:
         yield
     finally:

@@ -74,13 +74,39 @@ def eval_transform(pre: Preprocessing) -> Callable:
     return v2.Compose([v2.ToImage(), resize_center_crop(pre, pre.crop_pct), v2.ToPureTensor()])
 
 
+#: torchvision v2 transforms that work on PIL images with Pillow's own kernels (what timm's
+#: training pipeline runs on): crops, resizes, flips, colour changes and the policy augmentations.
+_PIL_NATIVE = ("RandomResizedCrop", "Resize", "CenterCrop", "RandomCrop", "RandomHorizontalFlip",
+               "RandomVerticalFlip", "ColorJitter", "RandAugment", "TrivialAugmentWide", "AutoAugment",
+               "AugMix", "RandomGrayscale")
+
+
+def _on_pil(transform: Any) -> bool:
+    """Whether ``transform`` is one of torchvision's that take PIL images (a Compose of them too)."""
+    from torchvision.transforms import v2
+
+    if isinstance(transform, v2.Compose):
+        return all(_on_pil(t) for t in transform.transforms)
+    return isinstance(transform, v2.Transform) and type(transform).__name__ in _PIL_NATIVE and \
+        type(transform).__module__.startswith("torchvision.")
+
+
 def train_transform(augmentations: Sequence[Augmentation], ctx: AugmentationContext) -> Callable:
     """PIL RGB image -> uint8 ``(3, s, s)`` tensor: the augmentations' sample transforms in order.
 
     List a geometric transform (random_resized_crop, resize) first: the others then work on
     small images. Without one, the image is brought to size at the end as in evaluation.
+
+    The leading torchvision transforms run on the PIL image while it is one (Pillow's resize and
+    colour operations cost half of the tensor kernels' on small images, which made the loader,
+    not the model, set the pace of a CPU run); the first other transform, and every one after
+    it, gets the uint8 tensor plugins are promised. A decoded cache hands tensors in: then every
+    transform runs on tensors.
     """
     from torchvision.transforms import v2
 
     steps = [t for t in (a.sample_transform(ctx) for a in augmentations) if t is not None]
-    return v2.Compose([v2.ToImage(), *steps, FitSize(ctx.preprocessing), v2.ToPureTensor()])
+    lead = 0
+    while lead < len(steps) and _on_pil(steps[lead]):
+        lead += 1
+    return v2.Compose([*steps[:lead], v2.ToImage(), *steps[lead:], FitSize(ctx.preprocessing), v2.ToPureTensor()])
