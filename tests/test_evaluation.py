@@ -130,7 +130,8 @@ def test_a_file_in_two_splits_is_reported(trained, tmp_path):
     from vitcore.data_loading import load_splits
 
     images = make_image_folder(tmp_path / "images", per_class=3)
-    rows = ["path,label,split"] + [f"images/{c}/{i}.png,{c},{'train' if i < 2 else 'val'}" for c in CLASSES for i in range(3)]
+    rows = ["path,label,split"] + [f"images/{c}/{i}.png,{c},{'train' if i < 2 else 'val'}"
+                                   for c in CLASSES for i in range(3)]
     rows.append("images/red/0.png,red,test")  # the same file as a training row
     (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
     with warnings.catch_warnings(record=True) as caught:
@@ -221,6 +222,22 @@ def test_bad_evaluate_sources_name_what_to_fix(trained, tmp_path):
     (tmp_path / "flat.json").write_text(json.dumps({"data": {"type": "imagefolder", "root": str(only_val)}}))
     missing = run_cli("evaluate", str(run_dir), "--data-spec", str(tmp_path / "flat.json"), "--split", "test", env=env)
     assert missing.returncode == 1 and "no test split" in missing.stderr
+
+
+def test_predict_never_imports_the_metrics_library(trained):
+    """torchmetrics (and what it pulls in) is imported by the evaluation only, so `vitcore predict`
+    stays as fast to start as before."""
+    import subprocess
+    import sys
+
+    tmp, run_dir, _ = trained
+    image = str(tmp / "data" / "val" / "red" / "0.png")
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "vitcore", "predict", str(run_dir), image],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "torch" in imported and "vitcore.inference" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("torchmetrics", "lightning_utilities")}
 
 
 def test_metrics_on_known_logits():
