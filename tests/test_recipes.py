@@ -80,3 +80,26 @@ def test_small_data_trains_end_to_end(tmp_path):
     assert summary["status"] == "completed" and summary["epochs_completed"] == 2
     assert summary["meta"]["recipe"] == "small-data"
     assert any((tmp_path / "cache").rglob("*.json")), "decode: cache built its cache"
+
+
+def test_the_textures_data_set_of_the_recipe_benchmark_is_a_real_repeatable_image_folder(tmp_path):
+    import importlib.util
+    import hashlib
+
+    from vitcore.spec import resolve_component
+
+    spec = importlib.util.spec_from_file_location("textures", REPO / "benchmarks" / "textures.py")
+    textures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(textures)
+    for out in (tmp_path / "a", tmp_path / "b"):
+        textures.generate(out, per_class=2, val_per_class=1, size=24, seed=3, noise=0.1)
+
+    def digests(root: Path) -> dict[str, str]:
+        return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*.png")}
+
+    assert digests(tmp_path / "a") == digests(tmp_path / "b") and len(digests(tmp_path / "a")) == 7 * 3
+    provider = resolve_component({"type": "imagefolder", "root": str(tmp_path / "a")}, "datasets", "data")
+    from vitcore.components import DataContext
+
+    splits = provider.instantiate().load(DataContext(cache_dir=tmp_path / "cache", seed=0, spec_dir=tmp_path))
+    assert splits.classes == sorted(textures.CLASSES) and len(splits.train) == 14 and len(splits.val) == 7

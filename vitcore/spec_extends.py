@@ -432,7 +432,12 @@ def _present(data: Any, loc: Loc) -> bool:
 
 def format_provenance(rows: Sequence[tuple[str, Any, str]]) -> str:
     """The rows as aligned ``field = value   source`` lines."""
-    shown = [(path, json.dumps(value), source) for path, value, source in rows]
+    shown = [(path, _short(json.dumps(value)), source) for path, value, source in rows]
     width = max((len(p) + len(v) + 3 for p, v, _ in shown), default=0)
     width = min(width, 72)
     return "\n".join(f"{(p + ' = ' + v):<{width}}  {s}" for p, v, s in shown)
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """Long values (a recipe's reasons) cut to one readable line; the JSON on stdout has them whole."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
