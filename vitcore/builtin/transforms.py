@@ -18,7 +18,6 @@ from vitcore.components import Augmentation, AugmentationContext
 from vitcore.components import (
     Options as OptionsBase,  # each component's own class is Options
 )
-from vitcore.engine.transforms import interpolation as _interpolation
 from vitcore.engine.transforms import resize_center_crop as _resize_center_crop
 from vitcore.engine.transforms import warp_interpolation as _warp_interpolation
 
@@ -59,11 +58,10 @@ class RandomResizedCrop(Augmentation):
         ratio: PositiveRange = Field((3 / 4, 4 / 3), description="Range of the crop's aspect ratio.")
 
     def sample_transform(self, ctx: AugmentationContext) -> Callable:
-        from torchvision.transforms import v2
+        from vitcore.engine.transforms import RandomResizedCrop as Crop
 
         pre = ctx.preprocessing
-        return v2.RandomResizedCrop(pre.image_size, scale=self.options.scale, ratio=self.options.ratio,
-                                    interpolation=_interpolation(pre), antialias=True)
+        return Crop(pre.image_size, self.options.scale, self.options.ratio, pre.interpolation)
 
     def device_transform(self, ctx: AugmentationContext) -> Callable:
         from vitcore.engine.device_transforms import BatchRandomResizedCrop

@@ -16,7 +16,8 @@ from vitcore.components import Augmentation, AugmentationContext, Preprocessing
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
-__all__ = ["FitSize", "eval_transform", "interpolation", "resize_center_crop", "train_transform", "warp_interpolation"]
+__all__ = ["FitSize", "RandomResizedCrop", "eval_transform", "interpolation", "resize_center_crop", "train_transform",
+           "warp_interpolation"]
 
 
 def interpolation(pre: Preprocessing) -> Any:
@@ -74,6 +75,75 @@ def eval_transform(pre: Preprocessing) -> Callable:
     return v2.Compose([v2.ToImage(), resize_center_crop(pre, pre.crop_pct), v2.ToPureTensor()])
 
 
+class RandomResizedCrop:
+    """torchvision's random resized crop (the same area and aspect-ratio draws, ten tries, then
+    the centre crop of the nearest ratio), drawn with Python's ``random`` and cut and resized by
+    Pillow in one ``resize(box=...)`` on a PIL image (timm's way): torchvision's v2 transform
+    drew its parameters with small torch ops and cost 2.5 times as much per image. Tensors (a
+    decoded cache) are cut and resized by torchvision, antialiased. A plain class: workers pickle it.
+    """
+
+    accepts_pil = True
+
+    def __init__(self, size: int, scale: tuple[float, float], ratio: tuple[float, float], interpolation: str) -> None:
+        self.size, self.scale, self.ratio, self.interpolation = size, tuple(scale), tuple(ratio), interpolation
+
+    def params(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """``(top, left, height, width)`` of the crop."""
+        import math
+        import random
+
+        area = height * width
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            target = area * random.uniform(*self.scale)
+            aspect = math.exp(random.uniform(*log_ratio))
+            w = int(round(math.sqrt(target * aspect)))
+            h = int(round(math.sqrt(target / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                return random.randint(0, height - h), random.randint(0, width - w), h, w
+        in_ratio = width / height
+        if in_ratio < min(self.ratio):
+            w, h = width, int(round(width / min(self.ratio)))
+        elif in_ratio > max(self.ratio):
+            h, w = height, int(round(height * max(self.ratio)))
+        else:
+            w, h = width, height
+        return (height - h) // 2, (width - w) // 2, h, w
+
+    def __call__(self, image: Any) -> Any:
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
+            top, left, h, w = self.params(image.height, image.width)
+            resample = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
+                        "bicubic": Image.Resampling.BICUBIC}[self.interpolation]
+            return image.resize((self.size, self.size), resample, box=(left, top, left + w, top + h))
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms.v2 import functional as F
+
+        top, left, h, w = self.params(*image.shape[-2:])
+        return F.resized_crop(image, top, left, h, w, [self.size, self.size],
+                              interpolation=InterpolationMode(self.interpolation), antialias=True)
+
+    def __repr__(self) -> str:
+        return (f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio}, "
+                f"interpolation={self.interpolation})")
+
+
+def _as_tensor(image: Any) -> "torch.Tensor":
+    """PIL image or tensor -> plain uint8 ``(C, H, W)`` tensor (half the cost of v2's ToImage,
+    ToPureTensor pair, which wraps and unwraps a tv_tensor)."""
+    import torch
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        from torchvision.transforms.functional import pil_to_tensor
+
+        return pil_to_tensor(image)
+    return image.as_subclass(torch.Tensor) if type(image) is not torch.Tensor else image
+
+
 #: torchvision v2 transforms that work on PIL images with Pillow's own kernels (what timm's
 #: training pipeline runs on): crops, resizes, flips, colour changes and the policy augmentations.
 _PIL_NATIVE = ("RandomResizedCrop", "Resize", "CenterCrop", "RandomCrop", "RandomHorizontalFlip",
@@ -87,6 +157,8 @@ def _on_pil(transform: Any) -> bool:
 
     if isinstance(transform, v2.Compose):
         return all(_on_pil(t) for t in transform.transforms)
+    if getattr(transform, "accepts_pil", False):
+        return True
     return isinstance(transform, v2.Transform) and type(transform).__name__ in _PIL_NATIVE and \
         type(transform).__module__.startswith("torchvision.")
 
@@ -109,4 +181,4 @@ def train_transform(augmentations: Sequence[Augmentation], ctx: AugmentationCont
     lead = 0
     while lead < len(steps) and _on_pil(steps[lead]):
         lead += 1
-    return v2.Compose([*steps[:lead], v2.ToImage(), *steps[lead:], FitSize(ctx.preprocessing), v2.ToPureTensor()])
+    return v2.Compose([*steps[:lead], _as_tensor, *steps[lead:], FitSize(ctx.preprocessing), _as_tensor])
