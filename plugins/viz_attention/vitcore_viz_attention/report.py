@@ -109,6 +109,43 @@ def _viz_sections(viz: Path) -> str:
     return "\n".join(parts)
 
 
+def _evaluations_html(run_dir: Path) -> str:
+    """Every evaluation kept in the run (the test split at the end of a run, each `vitcore
+    evaluate`): key figures, per-class precision/recall/F1 and the pictures beside each JSON."""
+    from vitcore.api import read_evaluations
+
+    records = read_evaluations(run_dir)
+    if not records:
+        return ("<p class='note'>No evaluations yet: a data set with a test split is evaluated at the end of the "
+                "run; <code>vitcore evaluate RUN_DIR</code> adds more.</p>")
+    parts = []
+    for r in records:
+        source = r.get("source") or {}
+        where = source.get("folder") or source.get("file") or "the run's data set"
+        split = f", split {source['split']}" if source.get("split") else ""
+        facts = [("images", r.get("images")), ("top-1", r.get("acc1")), ("top-5", r.get("acc5")),
+                 ("loss", r.get("loss")), ("ECE", (r.get("calibration") or {}).get("ece"))]
+        for average in ("macro", "weighted"):
+            for key, value in (r.get(average) or {}).items():
+                facts.append((f"{average} {key}", value))
+        facts.append(("evaluated", r.get("evaluated_at")))
+        cells = "".join(f"<tr><th>{html.escape(k)}</th><td class='num'>{html.escape(_fmt(v))}</td></tr>"
+                        for k, v in facts if v is not None)
+        head = "<tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>images</th></tr>"
+        rows = "".join(
+            f"<tr><td>{html.escape(str(name))}</td>" + "".join(
+                f"<td class='num'>{html.escape(_fmt(c.get(k)))}</td>" for k in ("precision", "recall", "f1", "support"))
+            + "</tr>"
+            for name, c in (r.get("per_class") or {}).items())
+        pictures = [run_dir / "evaluations" / name for name in (r.get("pictures") or {}).values()]
+        warned = "".join(f"<p class='note'>warning: {html.escape(str(w))}</p>" for w in r.get("warnings") or ())
+        parts.append(f"<h3>{html.escape(str(r['name']))}</h3><p class='note'>{html.escape(str(where) + split)}</p>"
+                     f"{warned}"
+                     f"<table>{cells}</table><details open><summary>Per class</summary><table>{head}{rows}</table>"
+                     f"</details>{_images(p for p in pictures if p.is_file())}")
+    return "\n".join(parts)
+
+
 def build_report(run_dir: Path, viz: Path | None = None) -> str:
     """The report page's HTML for ``run_dir`` (pictures from ``viz``, default ``run_dir/viz``)."""
     from vitcore.api import VitcoreError, read_json
@@ -127,6 +164,7 @@ def build_report(run_dir: Path, viz: Path | None = None) -> str:
         "<h2>Summary</h2>", _facts(summary),
         f"<details><summary>summary.json</summary><pre>{html.escape(json.dumps(summary, indent=2))}</pre></details>",
         "<h2>Training</h2>", _images(plots) or "<p class='note'>No plots (run <code>vitcore plot</code>).</p>",
+        "<h2>Evaluations</h2>", _evaluations_html(run_dir),
         "<h2>Architecture</h2>", arch,
         _viz_sections(viz if viz is not None else run_dir / "viz"),
     ]
