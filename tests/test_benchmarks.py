@@ -28,9 +28,12 @@ def test_train_step_benchmark_compares_the_engine_with_a_bare_loop():
                         "--repeats", "1", "--device", "cpu")
     (result,) = out["results"]
     assert result["engine_images_per_sec"] > 0 and result["bare_images_per_sec"] > 0
-    ratio = result["engine_images_per_sec"] / result["bare_images_per_sec"]
-    assert abs(result["engine_vs_bare"] - ratio) < 0.01 * ratio  # the printed figures are rounded
-    assert abs(result["engine_vs_bare_median_pair"] - ratio) < 0.01 * ratio, "one repeat: one pair"
+    engine, bare = result["engine_images_per_sec"], result["bare_images_per_sec"]
+    ratio = engine / bare
+    # The rates are printed to 0.1 img/s: on a slow (loaded) machine that alone moves their ratio.
+    rounding = ratio * (0.05 / engine + 0.05 / bare) + 1e-4
+    assert abs(result["engine_vs_bare"] - ratio) <= rounding
+    assert abs(result["engine_vs_bare_median_pair"] - ratio) <= rounding, "one repeat: one pair"
     assert result["peak_host_memory_gib"] > 0 and "torch" in out["machine"]
     # The utilisation figures the CUDA run reports come from the same code on the CPU.
     assert result["flops_per_step"] == 8 * vit_training_flops(**MODELS["vit_cpu_small"], classes=10)
