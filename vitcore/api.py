@@ -91,6 +91,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "now_iso": ("vitcore.runs", "now_iso"),
     "resolve_run_dir": ("vitcore.runs", "resolve_run_dir"),
     "read_records": ("vitcore.metrics_file", "read_records"),
+    "read_evaluations": ("vitcore.evaluation", "read_evaluations"),
     "LoadedRun": ("vitcore.inference", "LoadedRun"),
     "load_run_model": ("vitcore.inference", "load_run_model"),
     "predict": ("vitcore.inference", "predict"),
