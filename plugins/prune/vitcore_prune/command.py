@@ -151,7 +151,7 @@ def pruned_spec(spec: dict[str, Any], source: Path, plan: Any, facts: dict[str, 
     train = out.setdefault("train", {})
     train["epochs"] = max(1, finetune_epochs)
     # From trained weights: no warm-up; the source's peak rate (a tenth of it recovered less
-    # in the quickstart measurements: 90.0% vs 94.8% after 3 and 6 epochs, docs/LIGHTWEIGHTING.md).
+    # in an earlier quickstart measurement: 90.0% vs 94.8% after 3 and 6 epochs).
     train["warmup_epochs"] = 0
     # A new model version, not a sweep trial of the source: its own meta.
     out["meta"] = {"pruning": facts}
