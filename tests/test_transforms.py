@@ -118,3 +118,15 @@ def test_modules_import_without_torch():
     code = ("import sys, vitcore.builtin.transforms, vitcore.builtin.models; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_warps_fall_back_to_bilinear_and_resizes_keep_bicubic():
+    from torchvision.transforms import InterpolationMode
+
+    from vitcore.api import Preprocessing
+    from vitcore.engine.transforms import interpolation, warp_interpolation
+
+    bicubic = Preprocessing(32, interpolation="bicubic")
+    assert interpolation(bicubic) is InterpolationMode.BICUBIC
+    assert warp_interpolation(bicubic) is InterpolationMode.BILINEAR
+    assert warp_interpolation(Preprocessing(32, interpolation="nearest")) is InterpolationMode.NEAREST

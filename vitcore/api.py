@@ -90,6 +90,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     # Runs: their folders, records, best model, exports and versions.
     "now_iso": ("vitcore.runs", "now_iso"),
     "resolve_run_dir": ("vitcore.runs", "resolve_run_dir"),
+    "run_status": ("vitcore.runs", "run_status"),
+    "RunLock": ("vitcore.run_lock", "RunLock"),
     "read_records": ("vitcore.metrics_file", "read_records"),
     "read_evaluations": ("vitcore.evaluation", "read_evaluations"),
     "LoadedRun": ("vitcore.inference", "LoadedRun"),

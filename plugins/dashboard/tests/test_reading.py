@@ -12,7 +12,7 @@ import pytest
 from vitcore_dashboard.compare import spec_differences
 from vitcore_dashboard.explorer import mark_blocks, model_view
 from vitcore_dashboard.metrics import MetricsFollower
-from vitcore.run_lock import RunLock
+from vitcore.api import RunLock
 from vitcore_dashboard.runs import RunNotFound, RunStore
 
 

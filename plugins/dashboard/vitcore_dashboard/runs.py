@@ -49,7 +49,7 @@ class RunRef:
 def run_status(run_dir: Path, summary: dict[str, Any] | None) -> str:
     """The one place the dashboard decides a version's status: the core's rule (a run marked
     ``running`` whose process is gone, nobody holding its folder lock, is ``interrupted``)."""
-    from vitcore.runs import run_status as core_run_status
+    from vitcore.api import run_status as core_run_status
 
     if summary is None or not isinstance(summary.get("status"), str) or not summary["status"]:
         return "unknown"

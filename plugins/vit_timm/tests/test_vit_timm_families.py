@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from vitcore.api import vit_view
-from vitcore.testing import train_spec
+from vitcore.testing import run_cli, train_spec
 from vitcore_vit_timm.names import VIT_MODULES
 
 #: family (timm module) -> (model name, tiny sizes, patch grid of the 32 px input, prefix tokens);
@@ -69,10 +68,8 @@ def test_a_tiny_model_of_each_family_trains_summarises_visualises_and_reports(fa
         expected = {kind for kind in PICTURES if not (kind == "position_embedding" and family in RELATIVE_POSITIONS)}
         assert {kind for kind in PICTURES if any(n.startswith(DRAWS[kind]) for n in drawn)} == expected, drawn
 
-    from vitcore.cli import main as cli
-
-    summary = CliRunner().invoke(cli, ["model", "summary", str(run), "--json"], catch_exceptions=False)
-    assert summary.exit_code == 0, summary.output
+    summary = run_cli("model", "summary", str(run), "--json")  # the command a user types, in a child process
+    assert summary.returncode == 0, summary.stdout + summary.stderr
     geometry = json.loads(summary.stdout)["geometry"]
     if grid is None:
         assert geometry is None

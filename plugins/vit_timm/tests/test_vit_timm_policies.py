@@ -33,15 +33,3 @@ def test_policy_augmentations_train_a_bicubic_timm_model_in_loader_workers(tmp_p
     summary = json.loads(summary_path.read_text())
     assert summary["status"] == "completed" and summary["steps"] == 3  # 12 training images, batches of 4
     assert json.loads((summary_path.parent / "spec.json").read_text())["train"]["decode"] == decode
-
-
-def test_warps_fall_back_to_bilinear_and_resizes_keep_bicubic():
-    from torchvision.transforms import InterpolationMode
-
-    from vitcore.api import Preprocessing
-    from vitcore.engine.transforms import interpolation, warp_interpolation
-
-    bicubic = Preprocessing(32, interpolation="bicubic")
-    assert interpolation(bicubic) is InterpolationMode.BICUBIC
-    assert warp_interpolation(bicubic) is InterpolationMode.BILINEAR
-    assert warp_interpolation(Preprocessing(32, interpolation="nearest")) is InterpolationMode.NEAREST
