@@ -32,6 +32,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from cpu_info import cpu_name  # benchmarks/ is this script's folder
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,19 +180,6 @@ def table(rows: list[dict[str, Any]]) -> str:
                      f"{r['ms_batch_1']:.2f} | {r['ms_batch_32']:.1f} | {r['speedup_batch_1']:.2f}x / "
                      f"{r['speedup_batch_32']:.2f}x | {100 * r['val_top1']:.1f}% | {100 * r['agreement_with_fp32']:.1f}% |")
     return "\n".join(lines)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else the platform's word for it."""
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cpu_info import cpu_name  # benchmarks/ is this script's folder
+
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "examples" / "quickstart.json"
 
@@ -84,16 +86,6 @@ def onnx_model(run_dir: Path, env: dict[str, str]) -> Path | None:
 #: `vitcore predict` with torchvision imported the plain way (torch._dynamo included), for comparison.
 PLAIN_IMPORT = ("import sys, vitcore.lazy_dynamo as lazy; lazy.install = lambda: None; "
                 "from vitcore.cli import main; sys.argv[0] = 'vitcore'; main()")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> str:

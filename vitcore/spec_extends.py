@@ -387,17 +387,27 @@ def provenance(resolved: Mapping[str, Any], merged: Merged) -> list[tuple[str, A
     return rows
 
 
-def _raw(data: Any, loc: Loc | None) -> Any:
+#: What ``_lookup`` returns for a path the data does not hold.
+_ABSENT = object()
+
+
+def _lookup(data: Any, loc: Loc | None) -> Any:
+    """The value at ``loc`` (object keys, list indices), or ``_ABSENT``."""
     if loc is None:
-        return None
+        return _ABSENT
     for part in loc:
         if isinstance(data, dict) and part in data:
             data = data[part]
         elif isinstance(data, list) and isinstance(part, int) and part < len(data):
             data = data[part]
         else:
-            return None
+            return _ABSENT
     return data
+
+
+def _raw(data: Any, loc: Loc | None) -> Any:
+    value = _lookup(data, loc)
+    return None if value is _ABSENT else value
 
 
 def _match_components(resolved: list[dict[str, Any]], raw: Any) -> dict[int, int]:
@@ -414,20 +424,11 @@ def _match_components(resolved: list[dict[str, Any]], raw: Any) -> dict[int, int
 
 
 def _leaf_source(merged: Merged, raw_loc: Loc | None) -> str:
-    if raw_loc is None or not _present(merged.data, raw_loc):
+    if _lookup(merged.data, raw_loc) is _ABSENT:
         return DEFAULT_SOURCE  # no file wrote it: the spec's or the component's default
     return merged.source_of(raw_loc) or DEFAULT_SOURCE
 
 
-def _present(data: Any, loc: Loc) -> bool:
-    for part in loc:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        else:
-            return False
-    return True
 
 
 def format_provenance(rows: Sequence[tuple[str, Any, str]]) -> str:
